@@ -1,0 +1,1 @@
+"""The ``private-s3-processor`` command line."""

@@ -1,0 +1,81 @@
+"""``private-s3-processor``: run the macro's expansion locally."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from private_s3_processor import ExpansionError
+
+from .templates import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_REGION,
+    OFFLINE_PREFIX_LIST,
+    expand_document,
+    load_template,
+)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="private-s3-processor",
+        description="A CloudFormation macro that expands Type: PrivateS3Processor into a "
+                    "private S3 -> EventBridge -> Fargate pipeline.")
+    sub = top.add_subparsers(dest="command", required=True)
+    exp = sub.add_parser(
+        "expand", help="run the macro's expansion locally and print the processed template",
+        description="Runs the same expansion the macro Lambda runs, offline, and prints the "
+                    "processed template as JSON. On invalid input: exit 1, nothing on stdout, "
+                    "CloudFormation's message on stderr.")
+    exp.add_argument("template", help="template file (YAML or JSON)")
+    exp.add_argument("-o", "--output", help="write the JSON here instead of stdout")
+    exp.add_argument("--parameter", action="append", default=[], type=_key_value,
+                     metavar="KEY=VALUE", help="a template parameter value (repeatable)")
+    exp.add_argument("--region", default=DEFAULT_REGION)
+    exp.add_argument("--account-id", default=DEFAULT_ACCOUNT)
+    exp.add_argument("--s3-prefix-list-id", default=None, metavar="PL_ID",
+                     help="S3's managed prefix list in the region (the macro looks it up; "
+                          f"offline the default is the stand-in {OFFLINE_PREFIX_LIST})")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "expand":
+        return _expand(args)
+    return 2  # pragma: no cover - argparse enforces the choices
+
+
+def _expand(args: argparse.Namespace) -> int:
+    try:
+        template = load_template(args.template)
+        result = expand_document(
+            template,
+            parameters=dict(args.parameter),
+            region=args.region,
+            account_id=args.account_id,
+            prefix_list_id=args.s3_prefix_list_id or OFFLINE_PREFIX_LIST,
+        )
+    except ExpansionError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    if args.s3_prefix_list_id is None:
+        print(f"note: S3 prefix list not looked up offline; the template uses the stand-in "
+              f"{OFFLINE_PREFIX_LIST} (give --s3-prefix-list-id for the real one)",
+              file=sys.stderr)
+    return 0

@@ -1,0 +1,193 @@
+"""IAM: the task role, the execution role and the role EventBridge uses to run tasks.
+
+Least privilege (SPEC semantics 3): every statement names its resources. The one
+``*`` is ``ecr:GetAuthorizationToken``, which has no resource-level permissions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from troposphere import GetAtt, Ref, Sub, iam
+
+from .cfn import arn, bucket_arn, tags, user
+from .names import CLUSTER, ProcessorIds
+from .spec import Processor
+
+POLICY_VERSION = "2012-10-17"
+
+
+def iam_literal(text: str) -> str:
+    """``text`` as a literal inside an IAM resource or a StringLike condition.
+
+    IAM reads ``*`` and ``?`` there as wildcards and ``${...}`` as a policy variable;
+    its own variables ``${*}``, ``${?}`` and ``${$}`` stand for the literal characters.
+    Inside an Fn::Sub string it must be escaped once more (``bucket_arn`` does).
+    """
+    return "".join({"*": "${*}", "?": "${?}", "$": "${$}"}.get(char, char) for char in text)
+
+
+def _trust(service: str, condition: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": condition,
+        }],
+    }
+
+
+def _ecs_tasks_trust() -> dict[str, Any]:
+    # The confused-deputy guard ECS documents for task and execution roles.
+    return _trust("ecs-tasks.amazonaws.com", {
+        "ArnLike": {"aws:SourceArn": arn("ecs", "*")},
+        "StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")},
+    })
+
+
+def task_role(p: Processor) -> iam.Role:
+    """Read under Prefix, write under OutputPrefix, list only those prefixes."""
+    ids = ProcessorIds(p.logical_id)
+    props = p.props
+    read = iam_literal(props.Prefix)
+    statements: list[dict[str, Any]] = [{
+        "Sid": "ReadTriggeringObjects",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+        "Resource": bucket_arn(ids.bucket, f"/{read}*"),
+    }]
+    listed = [f"{read}*"]
+    if props.OutputPrefix is not None:
+        write = iam_literal(props.OutputPrefix)
+        listed.append(f"{write}*")
+        statements.append({
+            "Sid": "WriteOutputs",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+            "Resource": bucket_arn(ids.bucket, f"/{write}*"),
+        })
+    list_statement: dict[str, Any] = {
+        "Sid": "ListOwnPrefixes",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": bucket_arn(ids.bucket),
+    }
+    if props.Prefix or props.OutputPrefix is not None:
+        list_statement["Condition"] = {"StringLike": {"s3:prefix": listed}}
+    statements.append(list_statement)
+    if props.KmsKeyArn is not None:
+        actions = ["kms:Decrypt"]
+        if props.OutputPrefix is not None:
+            actions.append("kms:GenerateDataKey")
+        statements.append({
+            "Sid": "UseBucketKey",
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": user(props.KmsKeyArn),
+            # Only through S3, not as a general-purpose decrypt grant.
+            "Condition": {"StringEquals": {"kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com")}},
+        })
+    return iam.Role(
+        ids.task_role,
+        AssumeRolePolicyDocument=_ecs_tasks_trust(),
+        Policies=[iam.Policy(
+            PolicyName="objects",
+            PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
+        )],
+        Tags=tags(props.Tags),
+    )
+
+
+def execution_role(p: Processor) -> iam.Role:
+    """Pull the image from its repository and write the processor's own log group."""
+    ids = ProcessorIds(p.logical_id)
+    repo = p.repository
+    if repo.name is not None:
+        repository = Sub(f"arn:${{AWS::Partition}}:ecr:{repo.region}:{repo.account}:"
+                         f"repository/{repo.name}")
+    else:
+        # Image given by an intrinsic the transform cannot evaluate: any repository of
+        # this account and region (documented in the README).
+        repository = arn("ecr", "repository/*")
+    statements = [
+        {
+            "Sid": "EcrLogin",
+            "Effect": "Allow",
+            "Action": "ecr:GetAuthorizationToken",
+            # GetAuthorizationToken has no resource-level permissions: "*" is the only form.
+            "Resource": "*",
+        },
+        {
+            "Sid": "PullImage",
+            "Effect": "Allow",
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
+                       "ecr:BatchGetImage"],
+            "Resource": repository,
+        },
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": GetAtt(ids.log_group, "Arn"),
+        },
+    ]
+    return iam.Role(
+        ids.execution_role,
+        AssumeRolePolicyDocument=_ecs_tasks_trust(),
+        Policies=[iam.Policy(
+            PolicyName="pull-and-log",
+            PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
+        )],
+        Tags=tags(p.props.Tags),
+        Metadata={"checkov": {"skip": [{
+            "id": "CKV_AWS_111",
+            "comment": "ecr:GetAuthorizationToken has no resource-level permissions; it is the "
+                       "only action on '*' and grants no write access to anything",
+        }, {
+            "id": "CKV_AWS_107",
+            "comment": "ecr:GetAuthorizationToken returns a registry login token, which the "
+                       "execution role needs to pull the image; it has no resource-level form",
+        }]}},
+    )
+
+
+def events_role(p: Processor) -> iam.Role:
+    """What the rule needs to start the task: RunTask on this family in this cluster,
+    PassRole on the two task roles to ECS tasks only, and tagging the tasks it starts."""
+    ids = ProcessorIds(p.logical_id)
+    statements = [
+        {
+            "Sid": "RunProcessorTask",
+            "Effect": "Allow",
+            "Action": "ecs:RunTask",
+            "Resource": arn("ecs", f"task-definition/${{AWS::StackName}}-{p.logical_id}:*"),
+            "Condition": {"ArnEquals": {"ecs:cluster": GetAtt(CLUSTER, "Arn")}},
+        },
+        {
+            "Sid": "TagStartedTasks",
+            "Effect": "Allow",
+            "Action": "ecs:TagResource",
+            "Resource": arn("ecs", f"task/${{{CLUSTER}}}/*"),
+            "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
+        },
+        {
+            "Sid": "PassTaskRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": [GetAtt(ids.task_role, "Arn"), GetAtt(ids.execution_role, "Arn")],
+            "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        },
+    ]
+    return iam.Role(
+        ids.events_role,
+        AssumeRolePolicyDocument=_trust("events.amazonaws.com", {
+            "StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")},
+        }),
+        Policies=[iam.Policy(
+            PolicyName="run-task",
+            PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
+        )],
+        Tags=tags(p.props.Tags),
+    )

@@ -1,0 +1,236 @@
+"""The expansion: a template with ``Type: PrivateS3Processor`` in, plain CloudFormation out.
+
+Pure: no AWS calls except the S3 prefix-list lookup behind ``Context``. The
+driver validates every processor (collecting all errors), plans the shared
+network and cluster, asks each concern module for its resources, checks the
+generated logical IDs against the template, and rewrites references.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from troposphere import AWSObject, ecs
+
+from . import access, network, storage, task, trigger
+from .cfn import tags as make_tags
+from .context import Context
+from .errors import ExpansionError, shown
+from .names import CLUSTER, SHARED_NETWORK, ProcessorIds
+from .references import Rewriter, attribute_targets
+from .rules import TYPE_NAME
+from .spec import Processor, parse
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def expand(template: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    """Return the processed template, or raise :class:`ExpansionError` with every problem."""
+    if not isinstance(template, Mapping):
+        raise ExpansionError([f"Template: must be a JSON object (got {shown(template)})"])
+    resources = template.get("Resources")
+    if not isinstance(resources, Mapping) or not resources:
+        raise ExpansionError(["Template: 'Resources' must be a non-empty map"])
+
+    pseudo = {"AWS::Region": ctx.region, "AWS::AccountId": ctx.account_id,
+              "AWS::Partition": partition_of(ctx.region)}
+    errors: list[str] = []
+    processors: list[Processor] = []
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, Mapping):
+            errors.append(f"Resource '{logical_id}': must be a map (got {shown(resource)})")
+            continue
+        if resource.get("Type") != TYPE_NAME:
+            continue
+        parsed = parse(logical_id, resource, ctx.parameters, pseudo)
+        if isinstance(parsed, list):
+            errors += parsed
+        else:
+            processors.append(parsed)
+    if errors:
+        raise ExpansionError(errors)
+    if not processors:
+        return copy.deepcopy(dict(template))
+
+    shared, own, network_refs = _networks(processors, errors)
+    if errors:
+        raise ExpansionError(errors)
+    try:
+        prefix_list = ctx.s3_prefix_list(ctx.region)
+    except Exception as exc:  # noqa: BLE001 - any lookup failure is reported, not raised
+        raise ExpansionError([
+            f"Template: could not look up the S3 prefix list ID of region {ctx.region} "
+            f"(the task security group's egress to S3 needs it): {exc}"]) from exc
+
+    generated: dict[str, list[AWSObject]] = {}
+    for p in processors:
+        net = network_refs[p.logical_id]
+        objects: list[AWSObject] = list(own.get(p.logical_id, []))
+        objects += [
+            storage.bucket(p),
+            storage.bucket_policy(p, net.s3_endpoint, net.vpc),
+            task.log_group(p),
+            access.task_role(p),
+            access.execution_role(p),
+            task.task_definition(p),
+            *task.task_security_group(p, net, prefix_list),
+            access.events_role(p),
+            trigger.rule(p, net),
+            *trigger.dead_letter_queue(p),
+        ]
+        if p.depends_on:
+            for obj in objects:
+                obj.DependsOn = list(p.depends_on)
+        generated[p.logical_id] = objects
+    shared.append(ecs.Cluster(
+        CLUSTER,
+        ClusterSettings=[ecs.ClusterSetting(Name="containerInsights", Value="enabled")],
+        Tags=make_tags(_common_tags(processors)),
+    ))
+
+    return _assemble(template, processors, shared, generated)
+
+
+def _networks(
+    processors: list[Processor], errors: list[str]
+) -> tuple[list[AWSObject], dict[str, list[AWSObject]], dict[str, network.NetworkRefs]]:
+    """Plan networks: one shared created network, or each existing VPC's endpoints."""
+    created = [p for p in processors if not p.props.Network.existing]
+    refs: dict[str, network.NetworkRefs] = {}
+    shared: list[AWSObject] = []
+    own: dict[str, list[AWSObject]] = {}
+    if created:
+        first = created[0]
+        cidr = first.props.Network.VpcCidr or network.DEFAULT_CIDR
+        zones = first.props.Network.AvailabilityZones or network.DEFAULT_AZS
+        for p in created[1:]:
+            other_cidr = p.props.Network.VpcCidr or network.DEFAULT_CIDR
+            other_zones = p.props.Network.AvailabilityZones or network.DEFAULT_AZS
+            if (other_cidr, other_zones) != (cidr, zones):
+                errors.append(
+                    f"Resource '{p.logical_id}': property 'Network' must match processor "
+                    f"'{first.logical_id}' (VpcCidr {cidr}, AvailabilityZones {zones}): all "
+                    f"processors of a template that use a created network share it "
+                    f"(got VpcCidr {other_cidr}, AvailabilityZones {other_zones})")
+        services = network.interface_services(
+            {p.props.Endpoints for p in created}, any(p.props.KmsKeyArn for p in created))
+        net = network.created_network(SHARED_NETWORK, cidr, zones, services,
+                                      _common_tags(created))
+        shared += net.resources
+        for p in created:
+            refs[p.logical_id] = net
+    seen_vpcs: dict[str, str] = {}
+    for p in processors:
+        if not p.props.Network.existing:
+            continue
+        n = p.props.Network
+        if n.CreateEndpoints:
+            key = shown(n.VpcId)
+            if key in seen_vpcs:
+                errors.append(
+                    f"Resource '{p.logical_id}': property 'Network.CreateEndpoints' is true for "
+                    f"VPC {key}, like processor '{seen_vpcs[key]}': private DNS allows one "
+                    "endpoint per service in a VPC; set CreateEndpoints: false here with "
+                    f"EndpointSecurityGroupId: !Ref {seen_vpcs[key]}EndpointSecurityGroup and "
+                    f"S3EndpointId: !Ref {seen_vpcs[key]}S3Endpoint")
+                continue
+            seen_vpcs[key] = p.logical_id
+        services = network.interface_services({p.props.Endpoints}, p.props.KmsKeyArn is not None)
+        net = network.existing_network(ProcessorIds(p.logical_id).own_network, n, services,
+                                       p.props.Tags)
+        own[p.logical_id] = net.resources
+        refs[p.logical_id] = net
+    return shared, own, refs
+
+
+def _common_tags(processors: list[Processor]) -> dict[str, Any]:
+    """Tags for shared resources: those every processor sharing them agrees on."""
+    common = dict(processors[0].props.Tags)
+    for p in processors[1:]:
+        common = {k: v for k, v in common.items() if p.props.Tags.get(k) == v}
+    return common
+
+
+def _assemble(
+    template: Mapping[str, Any],
+    processors: list[Processor],
+    shared: list[AWSObject],
+    generated: dict[str, list[AWSObject]],
+) -> dict[str, Any]:
+    out = copy.deepcopy(dict(template))
+    names = {p.logical_id for p in processors}
+    errors: list[str] = []
+
+    taken: dict[str, str] = {}
+    for name in out.get("Parameters") or {}:
+        taken[name] = "a parameter of the template"
+    for name in out["Resources"]:
+        if name not in names:
+            taken[name] = "a resource of the template"
+    for obj in shared:
+        _claim(obj.title, "the shared network and cluster", taken, errors)
+    for processor, objects in generated.items():
+        for obj in objects:
+            _claim(obj.title, f"processor '{processor}'", taken, errors)
+    if errors:
+        raise ExpansionError(errors)
+
+    members = {p: [o.title for o in objs] for p, objs in generated.items()}
+    targets = {p.logical_id: attribute_targets(
+        p.logical_id, _vpc_value(p)) for p in processors}
+    rewriter = Rewriter(targets, members)
+
+    resources: dict[str, Any] = {}
+    placed_shared = False
+    for name, resource in out["Resources"].items():
+        if name in names:
+            if not placed_shared:
+                resources.update({o.title: o.to_dict() for o in shared})
+                placed_shared = True
+            resources.update({o.title: o.to_dict() for o in generated[name]})
+        else:
+            resources[name] = resource
+    generated_names = {o.title for o in shared} | {
+        o.title for objs in generated.values() for o in objs}
+    for name, resource in resources.items():
+        rewritten = rewriter.rewrite(resource, f"Resource '{name}'")
+        if isinstance(rewritten, dict) and "DependsOn" in rewritten:
+            body = {k: v for k, v in rewritten.items() if k != "DependsOn"}
+            depends = rewriter.depends_on(rewritten["DependsOn"], body, name in generated_names)
+            if depends is None:
+                del rewritten["DependsOn"]
+            else:
+                rewritten["DependsOn"] = depends
+        resources[name] = rewritten
+    out["Resources"] = resources
+    for section, word in (("Outputs", "Output"), ("Conditions", "Condition"),
+                          ("Metadata", "Metadata"), ("Rules", "Rule")):
+        if isinstance(out.get(section), dict):
+            out[section] = {k: rewriter.rewrite(v, f"{word} '{k}'")
+                            for k, v in out[section].items()}
+    if rewriter.errors:
+        raise ExpansionError(rewriter.errors)
+    return out
+
+
+def _claim(name: str, owner: str, taken: dict[str, str], errors: list[str]) -> None:
+    if name in taken:
+        errors.append(
+            f"Template: logical ID '{name}' is generated for {owner} but is already "
+            f"{taken[name]}; rename one of them (generated IDs are listed in DESIGN.md)")
+    else:
+        taken[name] = owner
+
+
+def _vpc_value(p: Processor) -> Any:
+    if p.props.Network.existing:
+        return p.props.Network.VpcId
+    return {"Ref": SHARED_NETWORK.vpc}

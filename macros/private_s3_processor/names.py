@@ -1,0 +1,119 @@
+"""Every generated logical ID, in one place.
+
+Changing any of these names makes CloudFormation *replace* the resource in users'
+stacks (a new bucket, a new VPC): treat them as public interface. They are listed
+in DESIGN.md and pinned by the golden files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Shared resources (one network and one cluster for all processors of a template).
+SHARED_PREFIX = "PrivateS3"
+CLUSTER = f"{SHARED_PREFIX}Cluster"
+
+# Interface endpoint service -> the logical-ID word for it.
+ENDPOINT_WORDS = {
+    "ecr.api": "EcrApi",
+    "ecr.dkr": "EcrDkr",
+    "ecs": "Ecs",
+    "ecs-telemetry": "EcsTelemetry",
+    "logs": "Logs",
+    "kms": "Kms",
+}
+
+
+@dataclass(frozen=True)
+class NetworkIds:
+    """IDs of a network's resources; ``owner`` is SHARED_PREFIX or a processor's ID."""
+
+    owner: str
+
+    @property
+    def vpc(self) -> str:
+        return f"{self.owner}Vpc"
+
+    def subnet(self, index: int) -> str:
+        return f"{self.owner}Subnet{index + 1}"
+
+    def subnet_route(self, index: int) -> str:
+        return f"{self.owner}Subnet{index + 1}RouteTableAssociation"
+
+    @property
+    def route_table(self) -> str:
+        return f"{self.owner}RouteTable"
+
+    @property
+    def endpoint_security_group(self) -> str:
+        return f"{self.owner}EndpointSecurityGroup"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"{self.owner}S3Endpoint"
+
+    def interface_endpoint(self, service: str) -> str:
+        return f"{self.owner}{ENDPOINT_WORDS[service]}Endpoint"
+
+
+SHARED_NETWORK = NetworkIds(SHARED_PREFIX)
+
+
+@dataclass(frozen=True)
+class ProcessorIds:
+    """IDs of one processor's own resources, all derived from its logical ID."""
+
+    processor: str
+
+    @property
+    def bucket(self) -> str:
+        return f"{self.processor}Bucket"
+
+    @property
+    def bucket_policy(self) -> str:
+        return f"{self.processor}BucketPolicy"
+
+    @property
+    def log_group(self) -> str:
+        return f"{self.processor}LogGroup"
+
+    @property
+    def task_definition(self) -> str:
+        return f"{self.processor}TaskDefinition"
+
+    @property
+    def task_role(self) -> str:
+        return f"{self.processor}TaskRole"
+
+    @property
+    def execution_role(self) -> str:
+        return f"{self.processor}ExecutionRole"
+
+    @property
+    def task_security_group(self) -> str:
+        return f"{self.processor}TaskSecurityGroup"
+
+    @property
+    def endpoint_ingress(self) -> str:
+        return f"{self.processor}EndpointIngress"
+
+    @property
+    def rule(self) -> str:
+        return f"{self.processor}Rule"
+
+    @property
+    def events_role(self) -> str:
+        return f"{self.processor}EventsRole"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.processor}DeadLetterQueue"
+
+    @property
+    def dead_letter_queue_policy(self) -> str:
+        return f"{self.processor}DeadLetterQueuePolicy"
+
+    @property
+    def own_network(self) -> NetworkIds:
+        """Endpoints a processor creates in an existing VPC are its own."""
+        return NetworkIds(self.processor)

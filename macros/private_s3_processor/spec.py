@@ -1,0 +1,287 @@
+"""From one ``Type: PrivateS3Processor`` resource to validated properties, or to errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import did_you_mean, from_validation, resource_error, shown
+from .intrinsics import Unresolvable, resolve
+from .properties import NetworkSettings, Properties, known_fields
+from .rules import CPU_MEMORY
+
+# Resource attributes CloudFormation allows, and what the transform does with them.
+SUPPORTED_ATTRIBUTES = ("Type", "Properties", "DependsOn", "DeletionPolicy",
+                        "UpdateReplacePolicy", "Metadata")
+UNSUPPORTED_ATTRIBUTES = {
+    "Condition": "a processor cannot be conditional (its network and cluster are shared); "
+                 "put the condition on a separate stack",
+    "CreationPolicy": "it has no meaning for a processor",
+    "UpdatePolicy": "it has no meaning for a processor",
+}
+DELETION_POLICIES = ("Delete", "Retain", "RetainExceptOnCreate", "Snapshot")
+
+_LOGICAL_ID = re.compile(r"^[A-Za-z0-9]+$")
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+    r"/(?P<repo>[a-z0-9][a-z0-9._/-]*?)(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$"
+)
+
+
+@dataclass(frozen=True)
+class Repository:
+    """Where the image is: an ECR repository (its parts), or unknown (an intrinsic)."""
+
+    account: str | None = None
+    region: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Processor:
+    """One validated processor: its logical ID, properties and resource attributes."""
+
+    logical_id: str
+    props: Properties
+    repository: Repository
+    depends_on: tuple[str, ...] = ()
+    deletion_policy: str | None = None
+    update_replace_policy: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    # Property path -> the parameter Ref it was resolved from, kept in the output so
+    # the deployed template says where each value came from (and the parameter stays used).
+    resolved_from: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse(
+    logical_id: str,
+    resource: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    pseudo: Mapping[str, str],
+) -> Processor | list[str]:
+    """Validate one resource. Returns the processor, or every error found in it."""
+    errors: list[str] = []
+    if not _LOGICAL_ID.match(logical_id):
+        errors.append(resource_error(logical_id, None,
+                                     "logical IDs must be alphanumeric (A-Z, a-z, 0-9)"))
+    for attr in resource:
+        if attr in UNSUPPORTED_ATTRIBUTES:
+            errors.append(resource_error(
+                logical_id, None, f"attribute '{attr}' is not supported: "
+                f"{UNSUPPORTED_ATTRIBUTES[attr]}"))
+        elif attr not in SUPPORTED_ATTRIBUTES:
+            errors.append(resource_error(
+                logical_id, None, f"'{attr}' is not a resource attribute"
+                f"{did_you_mean(attr, SUPPORTED_ATTRIBUTES)}"))
+    depends_on = _depends_on(logical_id, resource.get("DependsOn"), errors)
+    policies = {}
+    for attr in ("DeletionPolicy", "UpdateReplacePolicy"):
+        value = resource.get(attr)
+        if value is not None and value not in DELETION_POLICIES[:3]:
+            errors.append(resource_error(
+                logical_id, None, f"attribute '{attr}' must be one of Delete, Retain, "
+                f"RetainExceptOnCreate (got {shown(value)})"))
+        policies[attr] = value
+    metadata = resource.get("Metadata", {})
+    if not isinstance(metadata, dict):
+        errors.append(resource_error(logical_id, None, "attribute 'Metadata' must be a map"))
+        metadata = {}
+
+    raw = resource.get("Properties")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        errors.append(resource_error(logical_id, None,
+                                     f"'Properties' must be a map (got {shown(raw)})"))
+        return errors
+
+    resolved_from: dict[str, Any] = {}
+    resolved = _resolve_known(logical_id, raw, parameters, pseudo, errors, resolved_from)
+    try:
+        props = Properties.model_validate(resolved)
+    except ValidationError as exc:
+        errors += from_validation(logical_id, exc, {
+            "": list(Properties.model_fields), "Network": list(NetworkSettings.model_fields)})
+        props = None
+    errors += _cross_checks(logical_id, resolved, props)
+    if errors:
+        return errors
+    assert props is not None
+    return Processor(
+        logical_id=logical_id,
+        props=props,
+        repository=_repository(raw.get("Image"), parameters, pseudo),
+        depends_on=depends_on,
+        deletion_policy=policies["DeletionPolicy"],
+        update_replace_policy=policies["UpdateReplacePolicy"],
+        metadata=metadata,
+        resolved_from=resolved_from,
+    )
+
+
+def _depends_on(logical_id: str, value: Any, errors: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        errors.append(resource_error(
+            logical_id, None, "attribute 'DependsOn' must be a logical ID or a list of them"))
+        return ()
+    return tuple(items)
+
+
+def _resolve_known(
+    logical_id: str,
+    raw: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    pseudo: Mapping[str, str],
+    errors: list[str],
+    resolved_from: dict[str, Any],
+) -> dict[str, Any]:
+    """Resolve ``Ref``s in the properties the transform must know; others pass as written."""
+
+    def note(path: str, value: Any) -> None:
+        if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] not in pseudo:
+            resolved_from[path] = value
+
+    known = set(known_fields(Properties))
+    known_network = set(known_fields(NetworkSettings))
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "Network" and isinstance(value, dict):
+            network: dict[str, Any] = {}
+            for key, item in value.items():
+                if key in known_network:
+                    try:
+                        network[key] = resolve(item, parameters, pseudo)
+                        note(f"Network.{key}", item)
+                    except Unresolvable as exc:
+                        errors.append(resource_error(logical_id, f"Network.{key}", str(exc)))
+                else:
+                    network[key] = item
+            out[name] = network
+        elif name in known:
+            try:
+                out[name] = resolve(value, parameters, pseudo)
+                note(name, value)
+            except Unresolvable as exc:
+                errors.append(resource_error(logical_id, name, str(exc)))
+        else:
+            out[name] = value
+    return out
+
+
+def _cross_checks(logical_id: str, raw: Mapping[str, Any], props: Properties | None) -> list[str]:
+    """Rules that join several properties. Each runs on the raw values when the ones it
+    needs are individually valid, so one bad property does not hide another's error."""
+    errors: list[str] = []
+
+    def err(prop: str, text: str) -> None:
+        errors.append(resource_error(logical_id, prop, text))
+
+    cpu = raw.get("Cpu", 256)
+    memory = raw.get("Memory")
+    cpu_i = _as_int(cpu)
+    memory_i = _as_int(memory)
+    if cpu_i in CPU_MEMORY and memory is not None and memory_i is not None and (
+        memory_i not in CPU_MEMORY[cpu_i]
+    ):
+        allowed = CPU_MEMORY[cpu_i]
+        choices = ("one of " + ", ".join(str(m) for m in allowed) if len(allowed) <= 4
+                   else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}")
+        err("Memory", f"must be {choices} when Cpu is {cpu_i} (got {memory_i})")
+
+    prefix, output = raw.get("Prefix", ""), raw.get("OutputPrefix")
+    if isinstance(prefix, str) and isinstance(output, str) and output and (
+        output.startswith(prefix) or prefix.startswith(output)
+    ):
+        suffix = raw.get("Suffix", "")
+        # The longer of the two starts with both, so this key is output and a trigger.
+        example = max(prefix, output, key=len) + "x" + (suffix if isinstance(suffix, str) else "")
+        trigger = (f"Prefix {shown(prefix)}" if prefix
+                   else "Prefix is empty, so every key can trigger")
+        err("OutputPrefix", f"{shown(output)} would make the processor trigger on its own "
+            f"output: a key such as {shown(example)} is under OutputPrefix and matches the "
+            f"trigger filter ({trigger}); choose a Prefix and an OutputPrefix that are not "
+            "prefixes of one another")
+
+    if raw.get("Delivery") == "Orchestrated":
+        err("Delivery", "value 'Orchestrated' is not available yet; use 'Direct'")
+    if raw.get("AlarmTopicArn") is not None:
+        err("AlarmTopicArn", "is not available yet (it arrives with Orchestrated delivery)")
+
+    network = raw.get("Network")
+    if isinstance(network, dict):
+        errors += _network_checks(logical_id, network)
+
+    image = raw.get("Image")
+    existing = isinstance(network, dict) and "VpcId" in network
+    if isinstance(image, str) and not existing and not _ECR_IMAGE.match(image):
+        err("Image", f"must be an Amazon ECR image URI such as "
+            f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/repo:tag, because the created "
+            f"network has no internet access (got {shown(image)})")
+    del props
+    return errors
+
+
+def _network_checks(logical_id: str, network: Mapping[str, Any]) -> list[str]:
+    errors: list[str] = []
+
+    def err(prop: str, text: str) -> None:
+        errors.append(resource_error(logical_id, f"Network.{prop}", text))
+
+    existing = "VpcId" in network
+    if existing:
+        for key in ("VpcCidr", "AvailabilityZones"):
+            if key in network:
+                err(key, "applies only to a created network; remove it or remove VpcId")
+        if "SubnetIds" not in network:
+            err("SubnetIds", "is required with VpcId (the private subnets for the tasks)")
+        create = network.get("CreateEndpoints", True)
+        if create is True and "RouteTableIds" not in network:
+            err("RouteTableIds", "is required with VpcId when CreateEndpoints is true (the S3 "
+                "gateway endpoint is added to these route tables)")
+        if create is False and "EndpointSecurityGroupId" not in network:
+            err("EndpointSecurityGroupId", "is required when CreateEndpoints is false (the "
+                "task security group may reach only the endpoints' security group)")
+        if create is True:
+            for key in ("EndpointSecurityGroupId", "S3EndpointId"):
+                if key in network:
+                    err(key, "applies only when CreateEndpoints is false")
+    else:
+        for key in ("SubnetIds", "RouteTableIds", "CreateEndpoints",
+                    "EndpointSecurityGroupId", "S3EndpointId"):
+            if key in network:
+                err(key, "applies only to an existing VPC; add VpcId, or remove it")
+    return errors
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _repository(
+    image: Any, parameters: Mapping[str, Any], pseudo: Mapping[str, str]
+) -> Repository:
+    """The ECR repository behind ``Image`` when it can be known, for a least-privilege
+    pull policy; an image given by an unresolvable intrinsic yields an unknown one."""
+    try:
+        value = resolve(image, parameters, pseudo)
+    except Unresolvable:
+        return Repository()
+    if not isinstance(value, str):
+        return Repository()
+    match = _ECR_IMAGE.match(value)
+    if not match:
+        return Repository()
+    return Repository(match["account"], match["region"], match["repo"])

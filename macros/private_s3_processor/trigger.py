@@ -1,0 +1,167 @@
+"""The EventBridge rule that turns an upload into a task, and its dead-letter queue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from troposphere import GetAtt, Ref, events, sqs
+
+from .cfn import tags
+from .names import CLUSTER, ProcessorIds
+from .network import NetworkRefs
+from .spec import Processor
+from .task import CONTAINER_NAME
+
+# Event fields every "Object Created" event of a versioned bucket carries. A path
+# missing from an event would leave its variable uncreated, so only these are used.
+INPUT_PATHS = {
+    "bucket": "$.detail.bucket.name",
+    "key": "$.detail.object.key",
+    "size": "$.detail.object.size",
+    "etag": "$.detail.object.etag",
+    "versionId": "$.detail.object.version-id",
+}
+ENVIRONMENT_FROM_EVENT = (
+    ("S3_BUCKET", "bucket"),
+    ("S3_KEY", "key"),
+    ("S3_SIZE", "size"),
+    ("S3_ETAG", "etag"),
+    ("S3_VERSION_ID", "versionId"),
+)
+
+
+def wildcard_literal(text: str) -> str:
+    """``text`` matched literally inside an EventBridge ``wildcard`` pattern."""
+    return text.replace("\\", "\\\\").replace("*", "\\*")
+
+
+def key_filter(prefix: str, suffix: str) -> list[Any] | None:
+    """The ``detail.object.key`` filter: prefix AND suffix, or None for every key.
+
+    Values in one EventBridge array are OR'd, so ``[{prefix}, {suffix}]`` would be the
+    original design's bug. ``wildcard`` ``<prefix>*<suffix>`` is the AND, except for
+    keys where the prefix and the suffix overlap (prefix ``a.csv``, suffix ``.csv``,
+    key ``a.csv``): those few keys are listed exactly beside it.
+    """
+    if prefix and suffix:
+        values: list[Any] = [{"wildcard": f"{wildcard_literal(prefix)}*{wildcard_literal(suffix)}"}]
+        for overlap in range(1, min(len(prefix), len(suffix)) + 1):
+            if prefix.endswith(suffix[:overlap]):
+                key = prefix + suffix[overlap:]
+                if key not in values:
+                    values.append(key)
+        return values
+    if prefix:
+        return [{"prefix": prefix}]
+    if suffix:
+        return [{"suffix": suffix}]
+    return None
+
+
+def event_pattern(p: Processor) -> dict[str, Any]:
+    ids = ProcessorIds(p.logical_id)
+    detail: dict[str, Any] = {"bucket": {"name": [Ref(ids.bucket)]}}
+    keys = key_filter(p.props.Prefix, p.props.Suffix)
+    if keys is not None:
+        detail["object"] = {"key": keys}
+    return {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": detail}
+
+
+def input_template() -> str:
+    """containerOverrides for the ``worker`` container, filled from the event.
+
+    EventBridge inserts each ``<var>`` as the event's raw value; quoted, a number
+    becomes a string, as ECS environment values must be. Values are not
+    JSON-escaped, so a key holding ``"`` or ``\\`` makes the input invalid and the
+    launch goes to the dead-letter queue (README, "Keys").
+    """
+    overrides = {"containerOverrides": [{
+        "name": CONTAINER_NAME,
+        "environment": [{"name": name, "value": f"<{var}>"}
+                        for name, var in ENVIRONMENT_FROM_EVENT],
+    }]}
+    return json.dumps(overrides, separators=(",", ":"))
+
+
+def rule(p: Processor, net: NetworkRefs) -> events.Rule:
+    ids = ProcessorIds(p.logical_id)
+    props = p.props
+    target = events.Target(
+        Id="worker",
+        Arn=GetAtt(CLUSTER, "Arn"),
+        RoleArn=GetAtt(ids.events_role, "Arn"),
+        EcsParameters=events.EcsParameters(
+            TaskDefinitionArn=Ref(ids.task_definition),
+            TaskCount=1,
+            LaunchType="FARGATE",
+            PlatformVersion="LATEST",
+            NetworkConfiguration=events.NetworkConfiguration(
+                AwsVpcConfiguration=events.AwsVpcConfiguration(
+                    Subnets=net.subnets,
+                    SecurityGroups=[GetAtt(ids.task_security_group, "GroupId")],
+                    AssignPublicIp="DISABLED",
+                )
+            ),
+            EnableECSManagedTags=True,
+            PropagateTags="TASK_DEFINITION",
+        ),
+        InputTransformer=events.InputTransformer(
+            InputPathsMap=INPUT_PATHS, InputTemplate=input_template()),
+        RetryPolicy=events.RetryPolicy(
+            MaximumRetryAttempts=props.RetryAttempts,
+            MaximumEventAgeInSeconds=props.MaximumEventAgeInSeconds,
+        ),
+        DeadLetterConfig=events.DeadLetterConfig(Arn=GetAtt(ids.dead_letter_queue, "Arn")),
+    )
+    return events.Rule(
+        ids.rule,
+        Description=f"Uploads to the bucket of processor {p.logical_id} start its Fargate task",
+        EventPattern=event_pattern(p),
+        State="ENABLED",
+        Targets=[target],
+    )
+
+
+def dead_letter_queue(p: Processor) -> list[sqs.Queue | sqs.QueuePolicy]:
+    """Launches EventBridge could not make, kept 14 days; only this rule may send."""
+    ids = ProcessorIds(p.logical_id)
+    queue = sqs.Queue(
+        ids.dead_letter_queue,
+        SqsManagedSseEnabled=True,
+        MessageRetentionPeriod=14 * 24 * 3600,
+        Tags=tags(p.props.Tags),
+        Metadata={"checkov": {"skip": [{
+            "id": "CKV_AWS_27",
+            "comment": "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled). A KMS "
+                       "key would need a key policy for events.amazonaws.com, which the AWS "
+                       "managed alias/aws/sqs key cannot have, so EventBridge could not "
+                       "dead-letter into it.",
+        }]}},
+    )
+    policy = sqs.QueuePolicy(
+        ids.dead_letter_queue_policy,
+        Queues=[Ref(queue)],
+        PolicyDocument={
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "OnlyThisRule",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": GetAtt(queue, "Arn"),
+                    "Condition": {"ArnEquals": {"aws:SourceArn": GetAtt(ids.rule, "Arn")}},
+                },
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "sqs:*",
+                    "Resource": GetAtt(queue, "Arn"),
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
+            ],
+        },
+    )
+    return [queue, policy]

@@ -1,0 +1,115 @@
+"""The rule patterns in the golden outputs, evaluated by moto's EventBridge matcher.
+
+The oracle is SPEC semantics 1 written directly: a key triggers a processor iff it
+starts with Prefix AND ends with Suffix. Keys come from the filters themselves
+(the edge cases), a list of awkward keys, and hypothesis.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from moto.events.models import EventPattern
+
+from private_s3_processor.trigger import key_filter
+from tests.conftest import load_event
+from tests.golden import cases
+
+AWKWARD = [
+    "", "a", "inbound/", "inbound/a.csv", "other/a.csv", "inbound/a.txt", "inbound/a.csv.txt",
+    "inbound.csv", "INBOUND/A.CSV", "in bound/ä ü.csv", "inbound/a+b=c%20(1)'\".csv",
+    "report.csv", "report.csv.csv", "reportcsv", "report.cs", ".csv", "x" * 1024,
+    "in*box\\\\${x}?/file.c*v", "in*box\\\\${x}?/file.csv", "inXbox\\\\${x}?/file.c*v",
+    "in*box\\${x}?/a.c*v", "out$/a.c*v", "alpha/x.beta", "gamma/x.txt", "gamma-out/x.txt",
+]
+
+
+def _event(bucket: str, key: str) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("s3-object-created.json"))
+    event["detail"]["bucket"]["name"] = bucket
+    event["detail"]["object"]["key"] = key
+    return event
+
+
+def _rules() -> list[tuple[str, str, dict[str, Any], str, str]]:
+    """(case, processor, pattern with the bucket filled in, prefix, suffix) per rule."""
+    found = []
+    for name in cases.success_names():
+        out = cases.expected(name)
+        for logical_id, res in out["Resources"].items():
+            if res["Type"] != "AWS::Events::Rule":
+                continue
+            processor = logical_id.removesuffix("Rule")
+            bucket_id = f"{processor}Bucket"
+            props = out["Resources"][bucket_id]["Metadata"]["PrivateS3Processor"]
+            assert props["Processor"] == processor
+            pattern = json.loads(json.dumps(res["Properties"]["EventPattern"]).replace(
+                json.dumps({"Ref": bucket_id}), json.dumps(f"bucket-{processor.lower()}")))
+            source = cases.load_template(cases.INPUT / f"{name}.yaml")
+            params = {k: v.get("Default") for k, v in source.get("Parameters", {}).items()}
+            raw = source["Resources"][processor]["Properties"]
+            prefix = _value(raw.get("Prefix", ""), params)
+            suffix = _value(raw.get("Suffix", ""), params)
+            found.append((name, processor, pattern, prefix, suffix))
+    return found
+
+
+def _value(value: Any, params: dict[str, Any]) -> str:
+    if isinstance(value, dict) and "Ref" in value:
+        return str(params[value["Ref"]])
+    return str(value)
+
+
+RULES = _rules()
+
+
+def test_every_golden_rule_is_checked() -> None:
+    assert len(RULES) >= 20
+
+
+@pytest.mark.parametrize(("case", "processor", "pattern", "prefix", "suffix"), RULES,
+                         ids=[f"{r[0]}-{r[1]}" for r in RULES])
+def test_rule_matches_exactly_prefix_and_suffix(
+    case: str, processor: str, pattern: dict[str, Any], prefix: str, suffix: str
+) -> None:
+    matcher = EventPattern.load(json.dumps(pattern))
+    bucket = f"bucket-{processor.lower()}"
+    keys = set(AWKWARD) | {prefix, suffix, prefix + suffix, prefix + "x" + suffix,
+                           prefix + suffix[1:], prefix[:-1] + suffix, "x" + prefix + suffix,
+                           prefix + suffix + "x", suffix + prefix}
+    for key in sorted(keys):
+        want = key.startswith(prefix) and key.endswith(suffix)
+        got = matcher.matches_event(_event(bucket, key))
+        assert got == want, f"{case}/{processor}: key {key!r} matched={got}, expected {want}"
+    # Another bucket's events never match.
+    assert not matcher.matches_event(_event("someone-else", prefix + "x" + suffix))
+
+
+def test_other_event_types_do_not_match() -> None:
+    _, processor, pattern, prefix, suffix = RULES[0]
+    event = _event(f"bucket-{processor.lower()}", prefix + "x" + suffix)
+    event["detail-type"] = "Object Deleted"
+    assert not EventPattern.load(json.dumps(pattern)).matches_event(event)
+
+
+FRAGMENT = st.text(alphabet=st.sampled_from(list("ab.*\\/?$ {}c")), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(prefix=FRAGMENT, suffix=FRAGMENT, middle=FRAGMENT, key=FRAGMENT)
+def test_key_filter_is_prefix_and_suffix(prefix: str, suffix: str, middle: str, key: str) -> None:
+    """Any prefix/suffix pair, including overlapping ones and wildcard metacharacters."""
+    keys_filter = key_filter(prefix, suffix)
+    pattern: dict[str, Any] = {"source": ["aws.s3"]}
+    if keys_filter is not None:
+        pattern["detail"] = {"object": {"key": keys_filter}}
+    matcher = EventPattern.load(json.dumps(pattern))
+    for candidate in {key, prefix + middle + suffix, prefix + suffix, (prefix + suffix)[1:],
+                      prefix[: len(prefix) // 2] + suffix}:
+        want = candidate.startswith(prefix) and candidate.endswith(suffix)
+        assert matcher.matches_event(_event("b", candidate)) == want, (prefix, suffix, candidate)
