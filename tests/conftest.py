@@ -38,4 +38,5 @@ def tool(name: str) -> str:
             return str(c)
     raise FileNotFoundError(
         f"{name} is not installed in {', '.join(str(c.parent) for c in candidates)}; "
-        "run the tests through `make test`, which installs it")
+        "run the tests through `make test`, which installs it"
+    )

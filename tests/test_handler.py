@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from private_s3_processor import handler
 from private_s3_processor.context import static_prefix_list
 from private_s3_processor.properties import Properties
@@ -21,10 +20,13 @@ def test_macro_request_succeeds_like_the_cli(macro_request: dict[str, Any]) -> N
     response = handler.handle(macro_request, LOOKUP)
     assert response["status"] == "success"
     assert response["requestId"] == macro_request["requestId"]
-    cli = expand_document(macro_request["fragment"],
-                          parameters=macro_request["templateParameterValues"],
-                          region=macro_request["region"], account_id=macro_request["accountId"],
-                          prefix_list_id="pl-6da54004")
+    cli = expand_document(
+        macro_request["fragment"],
+        parameters=macro_request["templateParameterValues"],
+        region=macro_request["region"],
+        account_id=macro_request["accountId"],
+        prefix_list_id="pl-6da54004",
+    )
     assert response["fragment"] == cli
     assert "Invoices" not in response["fragment"]["Resources"]
     assert response["fragment"]["Outputs"]["Bucket"]["Value"] == {"Ref": "InvoicesBucket"}
@@ -36,7 +38,8 @@ def test_invalid_fragment_is_a_failure_with_the_message(macro_request: dict[str,
     assert response["status"] == "failure"
     assert response["errorMessage"] == (
         "Resource 'Invoices': property 'Memory' must be one of 512, 1024, 2048 when Cpu is 256 "
-        "(got 300)")
+        "(got 300)"
+    )
     # The fragment is given back unchanged: nothing the user wrote is lost.
     assert response["fragment"] == macro_request["fragment"]
 
@@ -65,11 +68,19 @@ def test_unexpected_error_becomes_failure_with_request_id(
     assert any(macro_request["requestId"] in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize("event", [None, [], "text", 3, {"requestId": "r1"},
-                                   {"requestId": "r2", "fragment": []},
-                                   {"requestId": "r3", "fragment": {"Resources": {}}},
-                                   {"requestId": "r4", "fragment": {"Resources": {"A": {}}},
-                                    "templateParameterValues": "x"}])
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "text",
+        3,
+        {"requestId": "r1"},
+        {"requestId": "r2", "fragment": []},
+        {"requestId": "r3", "fragment": {"Resources": {}}},
+        {"requestId": "r4", "fragment": {"Resources": {"A": {}}}, "templateParameterValues": "x"},
+    ],
+)
 def test_malformed_events_fail_cleanly(event: Any) -> None:
     response = handler.handle(event, LOOKUP)
     assert response["status"] == "failure"
@@ -89,13 +100,20 @@ def test_lambda_handler_uses_pinned_prefix_list(
 
 # Values of every JSON shape, plus intrinsics, plus the properties' own names: enough to
 # reach every validation branch.
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10, 200000), st.text(max_size=20),
-                    st.sampled_from(["Test", "ARM64", "Minimal", "inbound/", ".csv", "512"]))
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 200000),
+    st.text(max_size=20),
+    st.sampled_from(["Test", "ARM64", "Minimal", "inbound/", ".csv", "512"]),
+)
 VALUES = st.recursive(
     st.one_of(SCALARS, st.builds(lambda r: {"Ref": r}, st.sampled_from(["P", "AWS::Region", "X"]))),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(max_size=8), inner, max_size=3)),
-    max_leaves=6)
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 NAMES = st.one_of(st.sampled_from(list(Properties.model_fields)), st.text(max_size=10))
 PROPERTIES = st.dictionaries(NAMES, VALUES, max_size=8)
 
@@ -105,10 +123,13 @@ PROPERTIES = st.dictionaries(NAMES, VALUES, max_size=8)
 def test_handler_never_raises(props: dict[str, Any], with_image: bool) -> None:
     if with_image:
         props["Image"] = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/w:1"
-    event = {"requestId": "h", "region": "eu-west-1", "accountId": "123456789012",
-             "templateParameterValues": {"P": "v"},
-             "fragment": {"Resources": {"Proc": {"Type": "PrivateS3Processor",
-                                                 "Properties": props}}}}
+    event = {
+        "requestId": "h",
+        "region": "eu-west-1",
+        "accountId": "123456789012",
+        "templateParameterValues": {"P": "v"},
+        "fragment": {"Resources": {"Proc": {"Type": "PrivateS3Processor", "Properties": props}}},
+    }
     response = handler.handle(event, LOOKUP)
     assert response["requestId"] == "h"
     if response["status"] == "failure":

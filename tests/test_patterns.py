@@ -15,17 +15,37 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto.events.models import EventPattern
-
 from private_s3_processor.trigger import key_filter
+
 from tests.conftest import load_event
 from tests.golden import cases
 
 AWKWARD = [
-    "", "a", "inbound/", "inbound/a.csv", "other/a.csv", "inbound/a.txt", "inbound/a.csv.txt",
-    "inbound.csv", "INBOUND/A.CSV", "in bound/ä ü.csv", "inbound/a+b=c%20(1)'\".csv",
-    "report.csv", "report.csv.csv", "reportcsv", "report.cs", ".csv", "x" * 1024,
-    "in*box\\\\${x}?/file.c*v", "in*box\\\\${x}?/file.csv", "inXbox\\\\${x}?/file.c*v",
-    "in*box\\${x}?/a.c*v", "out$/a.c*v", "alpha/x.beta", "gamma/x.txt", "gamma-out/x.txt",
+    "",
+    "a",
+    "inbound/",
+    "inbound/a.csv",
+    "other/a.csv",
+    "inbound/a.txt",
+    "inbound/a.csv.txt",
+    "inbound.csv",
+    "INBOUND/A.CSV",
+    "in bound/ä ü.csv",
+    "inbound/a+b=c%20(1)'\".csv",
+    "report.csv",
+    "report.csv.csv",
+    "reportcsv",
+    "report.cs",
+    ".csv",
+    "x" * 1024,
+    "in*box\\\\${x}?/file.c*v",
+    "in*box\\\\${x}?/file.csv",
+    "inXbox\\\\${x}?/file.c*v",
+    "in*box\\${x}?/a.c*v",
+    "out$/a.c*v",
+    "alpha/x.beta",
+    "gamma/x.txt",
+    "gamma-out/x.txt",
 ]
 
 
@@ -48,8 +68,11 @@ def _rules() -> list[tuple[str, str, dict[str, Any], str, str]]:
             bucket_id = f"{processor}Bucket"
             props = out["Resources"][bucket_id]["Metadata"]["PrivateS3Processor"]
             assert props["Processor"] == processor
-            pattern = json.loads(json.dumps(res["Properties"]["EventPattern"]).replace(
-                json.dumps({"Ref": bucket_id}), json.dumps(f"bucket-{processor.lower()}")))
+            pattern = json.loads(
+                json.dumps(res["Properties"]["EventPattern"]).replace(
+                    json.dumps({"Ref": bucket_id}), json.dumps(f"bucket-{processor.lower()}")
+                )
+            )
             source = cases.load_template(cases.INPUT / f"{name}.yaml")
             params = {k: v.get("Default") for k, v in source.get("Parameters", {}).items()}
             raw = source["Resources"][processor]["Properties"]
@@ -72,16 +95,27 @@ def test_every_golden_rule_is_checked() -> None:
     assert len(RULES) >= 20
 
 
-@pytest.mark.parametrize(("case", "processor", "pattern", "prefix", "suffix"), RULES,
-                         ids=[f"{r[0]}-{r[1]}" for r in RULES])
+@pytest.mark.parametrize(
+    ("case", "processor", "pattern", "prefix", "suffix"),
+    RULES,
+    ids=[f"{r[0]}-{r[1]}" for r in RULES],
+)
 def test_rule_matches_exactly_prefix_and_suffix(
     case: str, processor: str, pattern: dict[str, Any], prefix: str, suffix: str
 ) -> None:
     matcher = EventPattern.load(json.dumps(pattern))
     bucket = f"bucket-{processor.lower()}"
-    keys = set(AWKWARD) | {prefix, suffix, prefix + suffix, prefix + "x" + suffix,
-                           prefix + suffix[1:], prefix[:-1] + suffix, "x" + prefix + suffix,
-                           prefix + suffix + "x", suffix + prefix}
+    keys = set(AWKWARD) | {
+        prefix,
+        suffix,
+        prefix + suffix,
+        prefix + "x" + suffix,
+        prefix + suffix[1:],
+        prefix[:-1] + suffix,
+        "x" + prefix + suffix,
+        prefix + suffix + "x",
+        suffix + prefix,
+    }
     for key in sorted(keys):
         want = key.startswith(prefix) and key.endswith(suffix)
         got = matcher.matches_event(_event(bucket, key))
@@ -109,7 +143,12 @@ def test_key_filter_is_prefix_and_suffix(prefix: str, suffix: str, middle: str, 
     if keys_filter is not None:
         pattern["detail"] = {"object": {"key": keys_filter}}
     matcher = EventPattern.load(json.dumps(pattern))
-    for candidate in {key, prefix + middle + suffix, prefix + suffix, (prefix + suffix)[1:],
-                      prefix[: len(prefix) // 2] + suffix}:
+    for candidate in {
+        key,
+        prefix + middle + suffix,
+        prefix + suffix,
+        (prefix + suffix)[1:],
+        prefix[: len(prefix) // 2] + suffix,
+    }:
         want = candidate.startswith(prefix) and candidate.endswith(suffix)
         assert matcher.matches_event(_event("b", candidate)) == want, (prefix, suffix, candidate)

@@ -30,22 +30,35 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="private-s3-processor",
         description="A CloudFormation macro that expands Type: PrivateS3Processor into a "
-                    "private S3 -> EventBridge -> Fargate pipeline.")
+        "private S3 -> EventBridge -> Fargate pipeline.",
+    )
     sub = top.add_subparsers(dest="command", required=True)
     exp = sub.add_parser(
-        "expand", help="run the macro's expansion locally and print the processed template",
+        "expand",
+        help="run the macro's expansion locally and print the processed template",
         description="Runs the same expansion the macro Lambda runs, offline, and prints the "
-                    "processed template as JSON. On invalid input: exit 1, nothing on stdout, "
-                    "CloudFormation's message on stderr.")
+        "processed template as JSON. On invalid input: exit 1, nothing on stdout, "
+        "CloudFormation's message on stderr.",
+    )
     exp.add_argument("template", help="template file (YAML or JSON)")
     exp.add_argument("-o", "--output", help="write the JSON here instead of stdout")
-    exp.add_argument("--parameter", action="append", default=[], type=_key_value,
-                     metavar="KEY=VALUE", help="a template parameter value (repeatable)")
+    exp.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="a template parameter value (repeatable)",
+    )
     exp.add_argument("--region", default=DEFAULT_REGION)
     exp.add_argument("--account-id", default=DEFAULT_ACCOUNT)
-    exp.add_argument("--s3-prefix-list-id", default=None, metavar="PL_ID",
-                     help="S3's managed prefix list in the region (the macro looks it up; "
-                          f"offline the default is the stand-in {OFFLINE_PREFIX_LIST})")
+    exp.add_argument(
+        "--s3-prefix-list-id",
+        default=None,
+        metavar="PL_ID",
+        help="S3's managed prefix list in the region (the macro looks it up; "
+        f"offline the default is the stand-in {OFFLINE_PREFIX_LIST})",
+    )
     return top
 
 
@@ -75,7 +88,9 @@ def _expand(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     if args.s3_prefix_list_id is None:
-        print(f"note: S3 prefix list not looked up offline; the template uses the stand-in "
-              f"{OFFLINE_PREFIX_LIST} (give --s3-prefix-list-id for the real one)",
-              file=sys.stderr)
+        print(
+            f"note: S3 prefix list not looked up offline; the template uses the stand-in "
+            f"{OFFLINE_PREFIX_LIST} (give --s3-prefix-list-id for the real one)",
+            file=sys.stderr,
+        )
     return 0

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from cfn_flip import load as cfn_load
-
 from private_s3_processor import Context, ExpansionError, expand, static_prefix_list
 from private_s3_processor.intrinsics import parameter_values
 from private_s3_processor.rules import TYPE_NAME
@@ -29,11 +28,13 @@ def load_template(path: str | Path) -> dict[str, Any]:
         raise ExpansionError([f"Template: cannot read {path}: {exc.strerror}"]) from exc
     try:
         data, _ = cfn_load(text)
-    except Exception as exc:  # noqa: BLE001 - any parser error is the user's input
+    except Exception as exc:
         raise ExpansionError([f"Template: {path} is not valid JSON or YAML: {exc}"]) from exc
     if not isinstance(data, dict):
         raise ExpansionError([f"Template: {path} must hold a JSON/YAML object"])
-    return json.loads(json.dumps(data))
+    # cfn_flip yields OrderedDicts and YAML scalars; JSON round-tripping gives plain data.
+    plain: dict[str, Any] = json.loads(json.dumps(data))
+    return plain
 
 
 def split_transforms(template: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:

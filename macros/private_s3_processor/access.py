@@ -11,6 +11,7 @@ from typing import Any
 from troposphere import GetAtt, Ref, Sub, iam
 
 from .cfn import arn, bucket_arn, tags, user
+from .checkov import skips
 from .names import CLUSTER, ProcessorIds
 from .spec import Processor
 
@@ -30,21 +31,26 @@ def iam_literal(text: str) -> str:
 def _trust(service: str, condition: dict[str, Any]) -> dict[str, Any]:
     return {
         "Version": POLICY_VERSION,
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": service},
-            "Action": "sts:AssumeRole",
-            "Condition": condition,
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+                "Condition": condition,
+            }
+        ],
     }
 
 
 def _ecs_tasks_trust() -> dict[str, Any]:
     # The confused-deputy guard ECS documents for task and execution roles.
-    return _trust("ecs-tasks.amazonaws.com", {
-        "ArnLike": {"aws:SourceArn": arn("ecs", "*")},
-        "StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")},
-    })
+    return _trust(
+        "ecs-tasks.amazonaws.com",
+        {
+            "ArnLike": {"aws:SourceArn": arn("ecs", "*")},
+            "StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")},
+        },
+    )
 
 
 def task_role(p: Processor) -> iam.Role:
@@ -52,22 +58,26 @@ def task_role(p: Processor) -> iam.Role:
     ids = ProcessorIds(p.logical_id)
     props = p.props
     read = iam_literal(props.Prefix)
-    statements: list[dict[str, Any]] = [{
-        "Sid": "ReadTriggeringObjects",
-        "Effect": "Allow",
-        "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-        "Resource": bucket_arn(ids.bucket, f"/{read}*"),
-    }]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadTriggeringObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": bucket_arn(ids.bucket, f"/{read}*"),
+        }
+    ]
     listed = [f"{read}*"]
     if props.OutputPrefix is not None:
         write = iam_literal(props.OutputPrefix)
         listed.append(f"{write}*")
-        statements.append({
-            "Sid": "WriteOutputs",
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-            "Resource": bucket_arn(ids.bucket, f"/{write}*"),
-        })
+        statements.append(
+            {
+                "Sid": "WriteOutputs",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": bucket_arn(ids.bucket, f"/{write}*"),
+            }
+        )
     list_statement: dict[str, Any] = {
         "Sid": "ListOwnPrefixes",
         "Effect": "Allow",
@@ -81,21 +91,27 @@ def task_role(p: Processor) -> iam.Role:
         actions = ["kms:Decrypt"]
         if props.OutputPrefix is not None:
             actions.append("kms:GenerateDataKey")
-        statements.append({
-            "Sid": "UseBucketKey",
-            "Effect": "Allow",
-            "Action": actions,
-            "Resource": user(props.KmsKeyArn),
-            # Only through S3, not as a general-purpose decrypt grant.
-            "Condition": {"StringEquals": {"kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com")}},
-        })
+        statements.append(
+            {
+                "Sid": "UseBucketKey",
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": user(props.KmsKeyArn),
+                # Only through S3, not as a general-purpose decrypt grant.
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com")}
+                },
+            }
+        )
     return iam.Role(
         ids.task_role,
         AssumeRolePolicyDocument=_ecs_tasks_trust(),
-        Policies=[iam.Policy(
-            PolicyName="objects",
-            PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
-        )],
+        Policies=[
+            iam.Policy(
+                PolicyName="objects",
+                PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
+            )
+        ],
         Tags=tags(props.Tags),
     )
 
@@ -105,8 +121,9 @@ def execution_role(p: Processor) -> iam.Role:
     ids = ProcessorIds(p.logical_id)
     repo = p.repository
     if repo.name is not None:
-        repository = Sub(f"arn:${{AWS::Partition}}:ecr:{repo.region}:{repo.account}:"
-                         f"repository/{repo.name}")
+        repository = Sub(
+            f"arn:${{AWS::Partition}}:ecr:{repo.region}:{repo.account}:repository/{repo.name}"
+        )
     else:
         # Image given by an intrinsic the transform cannot evaluate: any repository of
         # this account and region (documented in the README).
@@ -122,8 +139,11 @@ def execution_role(p: Processor) -> iam.Role:
         {
             "Sid": "PullImage",
             "Effect": "Allow",
-            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
-                       "ecr:BatchGetImage"],
+            "Action": [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchGetImage",
+            ],
             "Resource": repository,
         },
         {
@@ -136,20 +156,14 @@ def execution_role(p: Processor) -> iam.Role:
     return iam.Role(
         ids.execution_role,
         AssumeRolePolicyDocument=_ecs_tasks_trust(),
-        Policies=[iam.Policy(
-            PolicyName="pull-and-log",
-            PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
-        )],
+        Policies=[
+            iam.Policy(
+                PolicyName="pull-and-log",
+                PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
+            )
+        ],
         Tags=tags(p.props.Tags),
-        Metadata={"checkov": {"skip": [{
-            "id": "CKV_AWS_111",
-            "comment": "ecr:GetAuthorizationToken has no resource-level permissions; it is the "
-                       "only action on '*' and grants no write access to anything",
-        }, {
-            "id": "CKV_AWS_107",
-            "comment": "ecr:GetAuthorizationToken returns a registry login token, which the "
-                       "execution role needs to pull the image; it has no resource-level form",
-        }]}},
+        Metadata=skips("CKV_AWS_111", "CKV_AWS_107"),
     )
 
 
@@ -182,12 +196,17 @@ def events_role(p: Processor) -> iam.Role:
     ]
     return iam.Role(
         ids.events_role,
-        AssumeRolePolicyDocument=_trust("events.amazonaws.com", {
-            "StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")},
-        }),
-        Policies=[iam.Policy(
-            PolicyName="run-task",
-            PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
-        )],
+        AssumeRolePolicyDocument=_trust(
+            "events.amazonaws.com",
+            {
+                "StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")},
+            },
+        ),
+        Policies=[
+            iam.Policy(
+                PolicyName="run-task",
+                PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
+            )
+        ],
         Tags=tags(p.props.Tags),
     )

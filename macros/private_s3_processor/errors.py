@@ -70,7 +70,10 @@ _TYPE_WORDS = {
 
 
 def from_validation(
-    logical_id: str, exc: ValidationError, known_by_path: dict[str, list[str]]
+    logical_id: str,
+    exc: ValidationError,
+    known_by_path: dict[str, list[str]],
+    takes_intrinsics: set[str],
 ) -> list[str]:
     """Turn pydantic's errors into ours: one line each, naming the property path."""
     out: list[str] = []
@@ -90,6 +93,8 @@ def from_validation(
             continue
         seen.add(path)
         text = _TYPE_WORDS.get(kind, err["msg"])
+        if kind == "string_type" and path in takes_intrinsics:
+            text = "must be a string or an intrinsic function"
         value = err.get("input")
         if kind != "missing" and not isinstance(value, dict | list):
             text += f" (got {shown(value)})"

@@ -32,7 +32,7 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
-def expand(template: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+def expand(template: Any, ctx: Context) -> dict[str, Any]:
     """Return the processed template, or raise :class:`ExpansionError` with every problem."""
     if not isinstance(template, Mapping):
         raise ExpansionError([f"Template: must be a JSON object (got {shown(template)})"])
@@ -40,8 +40,11 @@ def expand(template: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
     if not isinstance(resources, Mapping) or not resources:
         raise ExpansionError(["Template: 'Resources' must be a non-empty map"])
 
-    pseudo = {"AWS::Region": ctx.region, "AWS::AccountId": ctx.account_id,
-              "AWS::Partition": partition_of(ctx.region)}
+    pseudo = {
+        "AWS::Region": ctx.region,
+        "AWS::AccountId": ctx.account_id,
+        "AWS::Partition": partition_of(ctx.region),
+    }
     errors: list[str] = []
     processors: list[Processor] = []
     for logical_id, resource in resources.items():
@@ -65,10 +68,13 @@ def expand(template: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
         raise ExpansionError(errors)
     try:
         prefix_list = ctx.s3_prefix_list(ctx.region)
-    except Exception as exc:  # noqa: BLE001 - any lookup failure is reported, not raised
-        raise ExpansionError([
-            f"Template: could not look up the S3 prefix list ID of region {ctx.region} "
-            f"(the task security group's egress to S3 needs it): {exc}"]) from exc
+    except Exception as exc:
+        raise ExpansionError(
+            [
+                f"Template: could not look up the S3 prefix list ID of region {ctx.region} "
+                f"(the task security group's egress to S3 needs it): {exc}"
+            ]
+        ) from exc
 
     generated: dict[str, list[AWSObject]] = {}
     for p in processors:
@@ -90,11 +96,13 @@ def expand(template: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
             for obj in objects:
                 obj.DependsOn = list(p.depends_on)
         generated[p.logical_id] = objects
-    shared.append(ecs.Cluster(
-        CLUSTER,
-        ClusterSettings=[ecs.ClusterSetting(Name="containerInsights", Value="enabled")],
-        Tags=make_tags(_common_tags(processors)),
-    ))
+    shared.append(
+        ecs.Cluster(
+            CLUSTER,
+            ClusterSettings=[ecs.ClusterSetting(Name="containerInsights", Value="enabled")],
+            Tags=make_tags(_common_tags(processors)),
+        )
+    )
 
     return _assemble(template, processors, shared, generated)
 
@@ -119,11 +127,12 @@ def _networks(
                     f"Resource '{p.logical_id}': property 'Network' must match processor "
                     f"'{first.logical_id}' (VpcCidr {cidr}, AvailabilityZones {zones}): all "
                     f"processors of a template that use a created network share it "
-                    f"(got VpcCidr {other_cidr}, AvailabilityZones {other_zones})")
+                    f"(got VpcCidr {other_cidr}, AvailabilityZones {other_zones})"
+                )
         services = network.interface_services(
-            {p.props.Endpoints for p in created}, any(p.props.KmsKeyArn for p in created))
-        net = network.created_network(SHARED_NETWORK, cidr, zones, services,
-                                      _common_tags(created))
+            {p.props.Endpoints for p in created}, any(p.props.KmsKeyArn for p in created)
+        )
+        net = network.created_network(SHARED_NETWORK, cidr, zones, services, _common_tags(created))
         shared += net.resources
         for p in created:
             refs[p.logical_id] = net
@@ -140,12 +149,14 @@ def _networks(
                     f"VPC {key}, like processor '{seen_vpcs[key]}': private DNS allows one "
                     "endpoint per service in a VPC; set CreateEndpoints: false here with "
                     f"EndpointSecurityGroupId: !Ref {seen_vpcs[key]}EndpointSecurityGroup and "
-                    f"S3EndpointId: !Ref {seen_vpcs[key]}S3Endpoint")
+                    f"S3EndpointId: !Ref {seen_vpcs[key]}S3Endpoint"
+                )
                 continue
             seen_vpcs[key] = p.logical_id
         services = network.interface_services({p.props.Endpoints}, p.props.KmsKeyArn is not None)
-        net = network.existing_network(ProcessorIds(p.logical_id).own_network, n, services,
-                                       p.props.Tags)
+        net = network.existing_network(
+            ProcessorIds(p.logical_id).own_network, n, services, p.props.Tags
+        )
         own[p.logical_id] = net.resources
         refs[p.logical_id] = net
     return shared, own, refs
@@ -184,8 +195,7 @@ def _assemble(
         raise ExpansionError(errors)
 
     members = {p: [o.title for o in objs] for p, objs in generated.items()}
-    targets = {p.logical_id: attribute_targets(
-        p.logical_id, _vpc_value(p)) for p in processors}
+    targets = {p.logical_id: attribute_targets(p.logical_id, _vpc_value(p)) for p in processors}
     rewriter = Rewriter(targets, members)
 
     resources: dict[str, Any] = {}
@@ -199,7 +209,8 @@ def _assemble(
         else:
             resources[name] = resource
     generated_names = {o.title for o in shared} | {
-        o.title for objs in generated.values() for o in objs}
+        o.title for objs in generated.values() for o in objs
+    }
     for name, resource in resources.items():
         rewritten = rewriter.rewrite(resource, f"Resource '{name}'")
         if isinstance(rewritten, dict) and "DependsOn" in rewritten:
@@ -211,11 +222,16 @@ def _assemble(
                 rewritten["DependsOn"] = depends
         resources[name] = rewritten
     out["Resources"] = resources
-    for section, word in (("Outputs", "Output"), ("Conditions", "Condition"),
-                          ("Metadata", "Metadata"), ("Rules", "Rule")):
+    for section, word in (
+        ("Outputs", "Output"),
+        ("Conditions", "Condition"),
+        ("Metadata", "Metadata"),
+        ("Rules", "Rule"),
+    ):
         if isinstance(out.get(section), dict):
-            out[section] = {k: rewriter.rewrite(v, f"{word} '{k}'")
-                            for k, v in out[section].items()}
+            out[section] = {
+                k: rewriter.rewrite(v, f"{word} '{k}'") for k, v in out[section].items()
+            }
     if rewriter.errors:
         raise ExpansionError(rewriter.errors)
     return out
@@ -225,7 +241,8 @@ def _claim(name: str, owner: str, taken: dict[str, str], errors: list[str]) -> N
     if name in taken:
         errors.append(
             f"Template: logical ID '{name}' is generated for {owner} but is already "
-            f"{taken[name]}; rename one of them (generated IDs are listed in DESIGN.md)")
+            f"{taken[name]}; rename one of them (generated IDs are listed in DESIGN.md)"
+        )
     else:
         taken[name] = owner
 

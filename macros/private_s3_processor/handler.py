@@ -70,18 +70,27 @@ def handle(event: Any, lookup: PrefixListLookup) -> MacroResponse:
             s3_prefix_list=lookup,
             parameters=params,
         )
-        result = expand(raw_fragment, ctx)
+        result = expand(raw_fragment, ctx)  # rejects a fragment that is not a map
         return {"requestId": request_id, "status": "success", "fragment": result}
     except ExpansionError as exc:
-        LOG.info(json.dumps({"requestId": request_id, "outcome": "invalid",
-                             "errors": exc.messages}))
-        return {"requestId": request_id, "status": "failure", "fragment": fragment,
-                "errorMessage": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - the contract: a macro answers, never raises
+        LOG.info(
+            json.dumps({"requestId": request_id, "outcome": "invalid", "errors": exc.messages})
+        )
+        return {
+            "requestId": request_id,
+            "status": "failure",
+            "fragment": fragment,
+            "errorMessage": str(exc),
+        }
+    except Exception as exc:
         LOG.exception("unexpected error in request %s", request_id)
-        return {"requestId": request_id, "status": "failure", "fragment": fragment,
-                "errorMessage": f"Internal error in the PrivateS3Processor macro "
-                                f"(request {request_id}): {type(exc).__name__}: {exc}"}
+        return {
+            "requestId": request_id,
+            "status": "failure",
+            "fragment": fragment,
+            "errorMessage": f"Internal error in the PrivateS3Processor macro "
+            f"(request {request_id}): {type(exc).__name__}: {exc}",
+        }
 
 
 def lambda_handler(event: Any, context: Any) -> MacroResponse:

@@ -24,7 +24,7 @@ class Unresolvable(Exception):
 def resolve(value: Any, parameters: Mapping[str, Any], pseudo: Mapping[str, str]) -> Any:
     """``value`` with ``Ref``s to parameters replaced by their values (lists too)."""
     if is_intrinsic(value):
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Ref" and isinstance(arg, str):
             if arg in pseudo:
                 return pseudo[arg]
@@ -32,11 +32,13 @@ def resolve(value: Any, parameters: Mapping[str, Any], pseudo: Mapping[str, str]
             if found is _UNRESOLVED:
                 raise Unresolvable(
                     f"refers to {arg!r}, which is not a template parameter with a value; "
-                    "the transform must know this value")
+                    "the transform must know this value"
+                )
             return found
         raise Unresolvable(
             f"is {shown(value)}, which the transform cannot resolve: it must be a literal or "
-            "a Ref to a template parameter")
+            "a Ref to a template parameter"
+        )
     if isinstance(value, list):
         return [resolve(item, parameters, pseudo) for item in value]
     return value

@@ -12,8 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from troposphere import AWSObject, GetAZs, Ref, Select, Sub
-from troposphere import ec2
+from troposphere import AWSObject, GetAZs, Ref, Select, Sub, ec2
 
 from .cfn import tags as make_tags
 from .cfn import user

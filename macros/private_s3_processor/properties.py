@@ -59,12 +59,8 @@ INTRINSIC_KEYS = frozenset(
 
 
 def is_intrinsic(value: Any) -> bool:
-    """True for a CloudFormation intrinsic function object (``{"Ref": ...}``, ``{"Fn::X": ...}``)."""
-    return (
-        isinstance(value, dict)
-        and len(value) == 1
-        and next(iter(value)) in INTRINSIC_KEYS
-    )
+    """True for an intrinsic function object: ``{"Ref": ...}`` or ``{"Fn::X": ...}``."""
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in INTRINSIC_KEYS
 
 
 def _intrinsic(value: Any) -> dict[str, Any]:
@@ -87,8 +83,12 @@ class Doc:
         self.known = known
 
     def as_extra(self) -> dict[str, Any]:
-        return {"doc_type": self.type, "doc_default": self.default, "doc_rule": self.rule,
-                "known": self.known}
+        return {
+            "doc_type": self.type,
+            "doc_default": self.default,
+            "doc_rule": self.rule,
+            "known": self.known,
+        }
 
 
 def prop(default: Any, doc: Doc, **kwargs: Any) -> Any:
@@ -100,7 +100,8 @@ def _choice(allowed: tuple[Any, ...]) -> Any:
     def check(value: Any) -> Any:
         if value not in allowed:
             raise PydanticCustomError(
-                "choice", "must be one of {allowed}",
+                "choice",
+                "must be one of {allowed}",
                 {"allowed": ", ".join(str(a) for a in allowed)},
             )
         return value
@@ -142,31 +143,61 @@ class NetworkSettings(Strict):
     """``Network``: omitted for a created private VPC, or an existing VPC's IDs."""
 
     VpcCidr: str | None = prop(
-        None, Doc("string", "`10.42.0.0/16`",
-                  "created network only: IPv4 CIDR, /16 to /26, split into four equal subnets"))
+        None,
+        Doc(
+            "string",
+            "`10.42.0.0/16`",
+            "created network only: IPv4 CIDR, /16 to /26, split into four equal subnets",
+        ),
+    )
     AvailabilityZones: Annotated[Int | None, _between(1, 3)] = prop(
-        None, Doc("integer", "2", "created network only: 1-3 private subnets, one per AZ"))
+        None, Doc("integer", "2", "created network only: 1-3 private subnets, one per AZ")
+    )
     VpcId: StrOrIntrinsic | None = prop(
-        None, Doc("string", "none", "existing VPC: its ID (intrinsic allowed)", known=False))
+        None, Doc("string", "none", "existing VPC: its ID (intrinsic allowed)", known=False)
+    )
     SubnetIds: list[StrOrIntrinsic] | Intrinsic | None = prop(
-        None, Doc("list of strings", "none",
-                  "existing VPC: private subnets for the tasks and the interface endpoints",
-                  known=False))
+        None,
+        Doc(
+            "list of strings",
+            "none",
+            "existing VPC: private subnets for the tasks and the interface endpoints",
+            known=False,
+        ),
+    )
     RouteTableIds: list[StrOrIntrinsic] | Intrinsic | None = prop(
-        None, Doc("list of strings", "none",
-                  "existing VPC: route tables that get the S3 gateway endpoint "
-                  "(required when CreateEndpoints is true)", known=False))
+        None,
+        Doc(
+            "list of strings",
+            "none",
+            "existing VPC: route tables that get the S3 gateway endpoint "
+            "(required when CreateEndpoints is true)",
+            known=False,
+        ),
+    )
     CreateEndpoints: bool = prop(
-        True, Doc("boolean", "true", "existing VPC: create the S3 gateway and interface endpoints"))
+        True, Doc("boolean", "true", "existing VPC: create the S3 gateway and interface endpoints")
+    )
     EndpointSecurityGroupId: StrOrIntrinsic | None = prop(
-        None, Doc("string", "none",
-                  "existing VPC with CreateEndpoints false: the security group of the existing "
-                  "interface endpoints (the task is given 443 to it)", known=False))
+        None,
+        Doc(
+            "string",
+            "none",
+            "existing VPC with CreateEndpoints false: the security group of the existing "
+            "interface endpoints (the task is given 443 to it)",
+            known=False,
+        ),
+    )
     S3EndpointId: StrOrIntrinsic | None = prop(
-        None, Doc("string", "none",
-                  "existing VPC with CreateEndpoints false: the S3 gateway endpoint for "
-                  "`aws:sourceVpce` (without it the bucket policy uses `aws:SourceVpc`)",
-                  known=False))
+        None,
+        Doc(
+            "string",
+            "none",
+            "existing VPC with CreateEndpoints false: the S3 gateway endpoint for "
+            "`aws:sourceVpce` (without it the bucket policy uses `aws:SourceVpc`)",
+            known=False,
+        ),
+    )
 
     @field_validator("VpcCidr")
     @classmethod
@@ -192,69 +223,132 @@ class Properties(Strict):
     """The properties of ``Type: PrivateS3Processor``."""
 
     Image: StrOrIntrinsic = prop(
-        ..., Doc("string", "— (required)",
-                 "container image URI (an Amazon ECR repository: the network has no internet); "
-                 "intrinsic allowed", known=False))
+        ...,
+        Doc(
+            "string",
+            "— (required)",
+            "container image URI (an Amazon ECR repository: the network has no internet); "
+            "intrinsic allowed",
+            known=False,
+        ),
+    )
     Prefix: str = prop("", Doc("string", '`""`', "key prefix filter"))
     Suffix: str = prop("", Doc("string", '`""`', "key suffix filter; with Prefix, both must hold"))
     Mode: Annotated[str, _choice(MODES)] = prop(
-        "Production", Doc("`Production` \\| `Test`", "`Production`",
-                          "`Test` = the original design's test block: the container only echoes "
-                          "the S3 values it received and sleeps (`TEST_SLEEP_SECONDS`, default 60)"))
+        "Production",
+        Doc(
+            "`Production` \\| `Test`",
+            "`Production`",
+            "`Test` = the original design's test block: the container only echoes "
+            "the S3 values it received and sleeps (`TEST_SLEEP_SECONDS`, default 60)",
+        ),
+    )
     Command: list[str] | None = prop(
-        None, Doc("list of strings", "image default", "container command (Production mode)"))
+        None, Doc("list of strings", "image default", "container command (Production mode)")
+    )
     Environment: dict[str, StrOrIntrinsic] = prop(
-        {}, Doc("map string→string", "`{}`",
-                "extra container environment; values may be any intrinsic", known=False))
+        {},
+        Doc(
+            "map string→string",
+            "`{}`",
+            "extra container environment; values may be any intrinsic",
+            known=False,
+        ),
+    )
     Cpu: Annotated[Int, _choice(tuple(CPU_MEMORY))] = prop(
-        256, Doc(", ".join(str(c) for c in CPU_MEMORY), "256", "Fargate CPU units"))
+        256, Doc(", ".join(str(c) for c in CPU_MEMORY), "256", "Fargate CPU units")
+    )
     Memory: Int | None = prop(
-        None, Doc("integer MiB", "512 (the smallest valid for Cpu)",
-                  "must be valid for `Cpu` (Fargate table)"))
+        None,
+        Doc(
+            "integer MiB",
+            "512 (the smallest valid for Cpu)",
+            "must be valid for `Cpu` (Fargate table)",
+        ),
+    )
     Architecture: Annotated[str, _choice(ARCHITECTURES)] = prop(
-        "X86_64", Doc("`X86_64` \\| `ARM64`", "`X86_64`", ""))
+        "X86_64", Doc("`X86_64` \\| `ARM64`", "`X86_64`", "")
+    )
     EphemeralStorageGiB: Annotated[Int, _between(21, 200)] = prop(
-        21, Doc("integer", "21", "21–200"))
+        21, Doc("integer", "21", "21-200")
+    )
     OutputPrefix: str | None = prop(
-        None, Doc("string", "none",
-                  "if set, the task may write objects under it (same bucket); it must not be "
-                  "able to match the trigger filter"))
+        None,
+        Doc(
+            "string",
+            "none",
+            "if set, the task may write objects under it (same bucket); it must not be "
+            "able to match the trigger filter",
+        ),
+    )
     BucketName: StrOrIntrinsic | None = prop(
-        None, Doc("string", "generated", "explicit bucket name", known=False))
+        None, Doc("string", "generated", "explicit bucket name", known=False)
+    )
     RestrictToVpcEndpoint: bool = prop(
-        True, Doc("boolean", "`true`", "bucket policy with `aws:sourceVpce`"))
+        True, Doc("boolean", "`true`", "bucket policy with `aws:sourceVpce`")
+    )
     AllowedPrincipalArns: list[StrOrIntrinsic] = prop(
-        [], Doc("list of ARNs", "`[]`",
-                "principals exempt from the VPC-endpoint restriction (uploaders, operators)",
-                known=False))
+        [],
+        Doc(
+            "list of ARNs",
+            "`[]`",
+            "principals exempt from the VPC-endpoint restriction (uploaders, operators)",
+            known=False,
+        ),
+    )
     Endpoints: Annotated[str, _choice(ENDPOINT_SETS)] = prop(
-        "All", Doc("`All` \\| `Minimal`", "`All`",
-                   "`All` = the five interface endpoints; `Minimal` = `ecr.api`, `ecr.dkr`, "
-                   "`logs` (what Fargate needs)"))
+        "All",
+        Doc(
+            "`All` \\| `Minimal`",
+            "`All`",
+            "`All` = the five interface endpoints; `Minimal` = `ecr.api`, `ecr.dkr`, "
+            "`logs` (what Fargate needs)",
+        ),
+    )
     Network: NetworkSettings = prop(
-        NetworkSettings(), Doc("map", "created",
-                       "omitted: a private VPC is created (`VpcCidr`, `AvailabilityZones`). "
-                       "Existing VPC: `VpcId`, `SubnetIds`, `RouteTableIds`, `CreateEndpoints` "
-                       "(and, without endpoints, `EndpointSecurityGroupId`, `S3EndpointId`)"))
+        NetworkSettings(),
+        Doc(
+            "map",
+            "created",
+            "omitted: a private VPC is created (`VpcCidr`, `AvailabilityZones`). "
+            "Existing VPC: `VpcId`, `SubnetIds`, `RouteTableIds`, `CreateEndpoints` "
+            "(and, without endpoints, `EndpointSecurityGroupId`, `S3EndpointId`)",
+        ),
+    )
     LogRetentionInDays: Annotated[Int, _choice(LOG_RETENTION_DAYS)] = prop(
-        30, Doc("CloudWatch retention value", "30", "one of CloudWatch Logs' retention values"))
+        30, Doc("CloudWatch retention value", "30", "one of CloudWatch Logs' retention values")
+    )
     RetryAttempts: Annotated[Int, _between(0, 185)] = prop(
-        185, Doc("integer", "185", "0–185, EventBridge retry policy"))
+        185, Doc("integer", "185", "0-185, EventBridge retry policy")
+    )
     MaximumEventAgeInSeconds: Annotated[Int, _between(60, 86400)] = prop(
-        86400, Doc("integer", "86400", "60–86400"))
+        86400, Doc("integer", "86400", "60-86400")
+    )
     KmsKeyArn: StrOrIntrinsic | None = prop(
-        None, Doc("ARN", "none",
-                  "SSE-KMS for the bucket; the task gets decrypt/encrypt on that key; a `kms` "
-                  "interface endpoint is added", known=False))
+        None,
+        Doc(
+            "ARN",
+            "none",
+            "SSE-KMS for the bucket; the task gets decrypt/encrypt on that key; a `kms` "
+            "interface endpoint is added",
+            known=False,
+        ),
+    )
     Tags: dict[str, StrOrIntrinsic] = prop(
-        {}, Doc("map string→string", "`{}`", "on every taggable generated resource",
-                known=False))
+        {}, Doc("map string→string", "`{}`", "on every taggable generated resource", known=False)
+    )
     Delivery: Annotated[str, _choice(DELIVERY_MODES)] = prop(
-        "Direct", Doc("`Direct` \\| `Orchestrated`", "`Direct`",
-                      "`Direct`: the rule's target is the ECS task. `Orchestrated` (a Step "
-                      "Functions state machine) is not available yet and is rejected"))
+        "Direct",
+        Doc(
+            "`Direct` \\| `Orchestrated`",
+            "`Direct`",
+            "`Direct`: the rule's target is the ECS task. `Orchestrated` (a Step "
+            "Functions state machine) is not available yet and is rejected",
+        ),
+    )
     AlarmTopicArn: StrOrIntrinsic | None = prop(
-        None, Doc("ARN", "none", "not available yet: rejected if set", known=False))
+        None, Doc("ARN", "none", "not available yet: rejected if set", known=False)
+    )
 
     @field_validator("Prefix", "Suffix", "OutputPrefix")
     @classmethod
@@ -283,12 +377,17 @@ class Properties(Strict):
         for name in value:
             if not _ENV_NAME.match(name):
                 raise PydanticCustomError(
-                    "env", "has an invalid variable name {name} (letters, digits and _; not "
-                    "starting with a digit)", {"name": json.dumps(name)})
+                    "env",
+                    "has an invalid variable name {name} (letters, digits and _; not "
+                    "starting with a digit)",
+                    {"name": json.dumps(name)},
+                )
             if name in RESERVED_ENVIRONMENT:
                 raise PydanticCustomError(
-                    "env", "must not set {name}: the transform sets it (reserved: {reserved})",
-                    {"name": name, "reserved": ", ".join(RESERVED_ENVIRONMENT)})
+                    "env",
+                    "must not set {name}: the transform sets it (reserved: {reserved})",
+                    {"name": name, "reserved": ", ".join(RESERVED_ENVIRONMENT)},
+                )
         return value
 
     @field_validator("BucketName")
@@ -298,8 +397,10 @@ class Properties(Strict):
             not _BUCKET_NAME.match(value) or ".." in value or value.startswith("xn--")
         ):
             raise PydanticCustomError(
-                "bucket", "must be a valid S3 bucket name: 3-63 lowercase letters, digits, "
-                "dots and hyphens, starting and ending with a letter or digit")
+                "bucket",
+                "must be a valid S3 bucket name: 3-63 lowercase letters, digits, "
+                "dots and hyphens, starting and ending with a letter or digit",
+            )
         return value
 
     @field_validator("KmsKeyArn")
@@ -307,7 +408,8 @@ class Properties(Strict):
     def _kms(cls, value: Any) -> Any:
         if isinstance(value, str) and not _KMS_KEY_ARN.match(value):
             raise PydanticCustomError(
-                "arn", "must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<id>)")
+                "arn", "must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<id>)"
+            )
         return value
 
     @field_validator("AllowedPrincipalArns")
@@ -316,8 +418,11 @@ class Properties(Strict):
         for item in value:
             if isinstance(item, str) and not _ARN.match(item):
                 raise PydanticCustomError(
-                    "arn", "must hold ARNs such as arn:<partition>:iam::<account>:role/<name> "
-                    "(got {item})", {"item": json.dumps(item)})
+                    "arn",
+                    "must hold ARNs such as arn:<partition>:iam::<account>:role/<name> "
+                    "(got {item})",
+                    {"item": json.dumps(item)},
+                )
         return value
 
     @field_validator("Tags")
@@ -326,8 +431,10 @@ class Properties(Strict):
         for key, tag_value in value.items():
             if key.lower().startswith("aws:"):
                 raise PydanticCustomError(
-                    "tag", "must not use the reserved tag prefix aws: (got {key})",
-                    {"key": json.dumps(key)})
+                    "tag",
+                    "must not use the reserved tag prefix aws: (got {key})",
+                    {"key": json.dumps(key)},
+                )
             if not 1 <= len(key) <= 128:
                 raise PydanticCustomError("tag", "keys must be 1-128 characters")
             if isinstance(tag_value, str) and len(tag_value) > 256:
@@ -343,7 +450,8 @@ class Properties(Strict):
 def known_fields(model: type[BaseModel]) -> list[str]:
     """Names of the fields whose values the transform must know (so ``Ref`` is resolved)."""
     return [
-        name for name, field in model.model_fields.items()
+        name
+        for name, field in model.model_fields.items()
         if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("known")
     ]
 
@@ -354,8 +462,9 @@ def property_rows() -> list[tuple[str, str, str, str]]:
     for name, field in Properties.model_fields.items():
         extra = field.json_schema_extra
         assert isinstance(extra, dict)
-        rows.append((f"`{name}`", str(extra["doc_type"]), str(extra["doc_default"]),
-                     str(extra["doc_rule"])))
+        rows.append(
+            (f"`{name}`", str(extra["doc_type"]), str(extra["doc_default"]), str(extra["doc_rule"]))
+        )
     return rows
 
 
@@ -369,6 +478,6 @@ def render_property_table() -> str:
         assert isinstance(extra, dict)
         network_rows.append(
             f"| `Network.{name}` | {extra['doc_type']} | {extra['doc_default']} | "
-            f"{extra['doc_rule']} |")
+            f"{extra['doc_rule']} |"
+        )
     return "\n".join(lines + network_rows) + "\n"
-

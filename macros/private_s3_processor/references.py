@@ -36,8 +36,9 @@ class Target:
 def attribute_targets(processor: str, vpc: Any) -> dict[str, Target]:
     """Every ``!GetAtt <processor>.<Attr>`` the transform offers."""
     ids = ProcessorIds(processor)
-    vpc_target = (Target(vpc["Ref"]) if isinstance(vpc, dict) and set(vpc) == {"Ref"}
-                  else Target(value=vpc))
+    vpc_target = (
+        Target(vpc["Ref"]) if isinstance(vpc, dict) and set(vpc) == {"Ref"} else Target(value=vpc)
+    )
     return {
         "BucketName": Target(ids.bucket),
         "BucketArn": Target(ids.bucket, "Arn"),
@@ -67,8 +68,9 @@ class Rewriter:
     attribute) are collected in ``errors`` rather than raised.
     """
 
-    def __init__(self, targets: Mapping[str, Mapping[str, Target]],
-                 members: Mapping[str, list[str]]) -> None:
+    def __init__(
+        self, targets: Mapping[str, Mapping[str, Target]], members: Mapping[str, list[str]]
+    ) -> None:
         self.targets = targets
         self.members = members
         self.errors: list[str] = []
@@ -101,7 +103,7 @@ class Rewriter:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             if key == "Ref" and isinstance(arg, str) and arg in self.targets:
                 return Target(ProcessorIds(arg).bucket).as_intrinsic()
             if key == "Fn::GetAtt":
@@ -117,14 +119,19 @@ class Rewriter:
         self.errors.append(
             f"{where}: Fn::GetAtt {processor}.{shown(attribute).strip(chr(34))} is not an "
             f"attribute of a PrivateS3Processor{did_you_mean(str(attribute), offered)}; "
-            f"available: {', '.join(offered)}")
+            f"available: {', '.join(offered)}"
+        )
         return None
 
     def _get_att(self, arg: Any, where: str) -> Any:
         if isinstance(arg, str) and "." in arg:
             arg = arg.split(".", 1)
-        if (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str)
-                and arg[0] in self.targets):
+        if (
+            isinstance(arg, list)
+            and len(arg) == 2
+            and isinstance(arg[0], str)
+            and arg[0] in self.targets
+        ):
             target = self._attribute(arg[0], arg[1], where)
             if target is None:
                 return {"Fn::GetAtt": arg}
@@ -147,8 +154,11 @@ class Rewriter:
             head, _, attribute = name.partition(".")
             if head not in self.targets:
                 return match.group(0)
-            target = (Target(ProcessorIds(head).bucket) if not attribute
-                      else self._attribute(head, attribute, where))
+            target = (
+                Target(ProcessorIds(head).bucket)
+                if not attribute
+                else self._attribute(head, attribute, where)
+            )
             if target is None:
                 return match.group(0)
             if target.value is None:
@@ -178,13 +188,19 @@ def referenced(node: Any) -> set[str]:
             if key == "Ref" and isinstance(arg, str):
                 found.add(arg)
             elif key == "Fn::GetAtt":
-                head = arg.split(".", 1)[0] if isinstance(arg, str) else (
-                    arg[0] if isinstance(arg, list) and arg else None)
+                head = (
+                    arg.split(".", 1)[0]
+                    if isinstance(arg, str)
+                    else (arg[0] if isinstance(arg, list) and arg else None)
+                )
                 if isinstance(head, str):
                     found.add(head)
             elif key == "Fn::Sub":
-                text = arg if isinstance(arg, str) else (
-                    arg[0] if isinstance(arg, list) and arg else "")
+                text = (
+                    arg
+                    if isinstance(arg, str)
+                    else (arg[0] if isinstance(arg, list) and arg else "")
+                )
                 if isinstance(text, str):
                     found |= {m.split(".", 1)[0] for m in _SUB_VAR.findall(text)}
             found |= referenced(arg)

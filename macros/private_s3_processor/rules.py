@@ -14,8 +14,28 @@ CPU_MEMORY: dict[int, tuple[int, ...]] = {
 }
 
 LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-    2922, 3288, 3653,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
 
 MODES = ("Production", "Test")
@@ -33,7 +53,12 @@ INTERFACE_ENDPOINTS: dict[str, tuple[str, ...]] = {
 
 # Container environment the transform owns; a user's Environment may not set these.
 RESERVED_ENVIRONMENT = (
-    "S3_BUCKET", "S3_KEY", "S3_SIZE", "S3_ETAG", "S3_VERSION_ID", "OUTPUT_PREFIX",
+    "S3_BUCKET",
+    "S3_KEY",
+    "S3_SIZE",
+    "S3_ETAG",
+    "S3_VERSION_ID",
+    "OUTPUT_PREFIX",
 )
 
 # ECS RunTask rejects overrides longer than this (characters of the JSON).

@@ -15,11 +15,17 @@ from .properties import NetworkSettings, Properties, known_fields
 from .rules import CPU_MEMORY
 
 # Resource attributes CloudFormation allows, and what the transform does with them.
-SUPPORTED_ATTRIBUTES = ("Type", "Properties", "DependsOn", "DeletionPolicy",
-                        "UpdateReplacePolicy", "Metadata")
+SUPPORTED_ATTRIBUTES = (
+    "Type",
+    "Properties",
+    "DependsOn",
+    "DeletionPolicy",
+    "UpdateReplacePolicy",
+    "Metadata",
+)
 UNSUPPORTED_ATTRIBUTES = {
     "Condition": "a processor cannot be conditional (its network and cluster are shared); "
-                 "put the condition on a separate stack",
+    "put the condition on a separate stack",
     "CreationPolicy": "it has no meaning for a processor",
     "UpdatePolicy": "it has no meaning for a processor",
 }
@@ -66,25 +72,40 @@ def parse(
     """Validate one resource. Returns the processor, or every error found in it."""
     errors: list[str] = []
     if not _LOGICAL_ID.match(logical_id):
-        errors.append(resource_error(logical_id, None,
-                                     "logical IDs must be alphanumeric (A-Z, a-z, 0-9)"))
+        errors.append(
+            resource_error(logical_id, None, "logical IDs must be alphanumeric (A-Z, a-z, 0-9)")
+        )
     for attr in resource:
         if attr in UNSUPPORTED_ATTRIBUTES:
-            errors.append(resource_error(
-                logical_id, None, f"attribute '{attr}' is not supported: "
-                f"{UNSUPPORTED_ATTRIBUTES[attr]}"))
+            errors.append(
+                resource_error(
+                    logical_id,
+                    None,
+                    f"attribute '{attr}' is not supported: {UNSUPPORTED_ATTRIBUTES[attr]}",
+                )
+            )
         elif attr not in SUPPORTED_ATTRIBUTES:
-            errors.append(resource_error(
-                logical_id, None, f"'{attr}' is not a resource attribute"
-                f"{did_you_mean(attr, SUPPORTED_ATTRIBUTES)}"))
+            errors.append(
+                resource_error(
+                    logical_id,
+                    None,
+                    f"'{attr}' is not a resource attribute"
+                    f"{did_you_mean(attr, SUPPORTED_ATTRIBUTES)}",
+                )
+            )
     depends_on = _depends_on(logical_id, resource.get("DependsOn"), errors)
     policies = {}
     for attr in ("DeletionPolicy", "UpdateReplacePolicy"):
         value = resource.get(attr)
         if value is not None and value not in DELETION_POLICIES[:3]:
-            errors.append(resource_error(
-                logical_id, None, f"attribute '{attr}' must be one of Delete, Retain, "
-                f"RetainExceptOnCreate (got {shown(value)})"))
+            errors.append(
+                resource_error(
+                    logical_id,
+                    None,
+                    f"attribute '{attr}' must be one of Delete, Retain, "
+                    f"RetainExceptOnCreate (got {shown(value)})",
+                )
+            )
         policies[attr] = value
     metadata = resource.get("Metadata", {})
     if not isinstance(metadata, dict):
@@ -95,8 +116,9 @@ def parse(
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        errors.append(resource_error(logical_id, None,
-                                     f"'Properties' must be a map (got {shown(raw)})"))
+        errors.append(
+            resource_error(logical_id, None, f"'Properties' must be a map (got {shown(raw)})")
+        )
         return errors
 
     resolved_from: dict[str, Any] = {}
@@ -104,8 +126,12 @@ def parse(
     try:
         props = Properties.model_validate(resolved)
     except ValidationError as exc:
-        errors += from_validation(logical_id, exc, {
-            "": list(Properties.model_fields), "Network": list(NetworkSettings.model_fields)})
+        errors += from_validation(
+            logical_id,
+            exc,
+            {"": list(Properties.model_fields), "Network": list(NetworkSettings.model_fields)},
+            _TAKES_INTRINSICS,
+        )
         props = None
     errors += _cross_checks(logical_id, resolved, props)
     if errors:
@@ -123,13 +149,21 @@ def parse(
     )
 
 
+_TAKES_INTRINSICS = set(Properties.model_fields) - set(known_fields(Properties)) | {
+    f"Network.{n}" for n in NetworkSettings.model_fields
+} - {f"Network.{n}" for n in known_fields(NetworkSettings)}
+
+
 def _depends_on(logical_id: str, value: Any, errors: list[str]) -> tuple[str, ...]:
     if value is None:
         return ()
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        errors.append(resource_error(
-            logical_id, None, "attribute 'DependsOn' must be a logical ID or a list of them"))
+        errors.append(
+            resource_error(
+                logical_id, None, "attribute 'DependsOn' must be a logical ID or a list of them"
+            )
+        )
         return ()
     return tuple(items)
 
@@ -187,27 +221,40 @@ def _cross_checks(logical_id: str, raw: Mapping[str, Any], props: Properties | N
     memory = raw.get("Memory")
     cpu_i = _as_int(cpu)
     memory_i = _as_int(memory)
-    if cpu_i in CPU_MEMORY and memory is not None and memory_i is not None and (
-        memory_i not in CPU_MEMORY[cpu_i]
+    if (
+        cpu_i in CPU_MEMORY
+        and memory is not None
+        and memory_i is not None
+        and (memory_i not in CPU_MEMORY[cpu_i])
     ):
         allowed = CPU_MEMORY[cpu_i]
-        choices = ("one of " + ", ".join(str(m) for m in allowed) if len(allowed) <= 4
-                   else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}")
+        choices = (
+            "one of " + ", ".join(str(m) for m in allowed)
+            if len(allowed) <= 4
+            else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+        )
         err("Memory", f"must be {choices} when Cpu is {cpu_i} (got {memory_i})")
 
     prefix, output = raw.get("Prefix", ""), raw.get("OutputPrefix")
-    if isinstance(prefix, str) and isinstance(output, str) and output and (
-        output.startswith(prefix) or prefix.startswith(output)
+    if (
+        isinstance(prefix, str)
+        and isinstance(output, str)
+        and output
+        and (output.startswith(prefix) or prefix.startswith(output))
     ):
         suffix = raw.get("Suffix", "")
         # The longer of the two starts with both, so this key is output and a trigger.
         example = max(prefix, output, key=len) + "x" + (suffix if isinstance(suffix, str) else "")
-        trigger = (f"Prefix {shown(prefix)}" if prefix
-                   else "Prefix is empty, so every key can trigger")
-        err("OutputPrefix", f"{shown(output)} would make the processor trigger on its own "
+        trigger = (
+            f"Prefix {shown(prefix)}" if prefix else "Prefix is empty, so every key can trigger"
+        )
+        err(
+            "OutputPrefix",
+            f"{shown(output)} would make the processor trigger on its own "
             f"output: a key such as {shown(example)} is under OutputPrefix and matches the "
             f"trigger filter ({trigger}); choose a Prefix and an OutputPrefix that are not "
-            "prefixes of one another")
+            "prefixes of one another",
+        )
 
     if raw.get("Delivery") == "Orchestrated":
         err("Delivery", "value 'Orchestrated' is not available yet; use 'Direct'")
@@ -221,9 +268,12 @@ def _cross_checks(logical_id: str, raw: Mapping[str, Any], props: Properties | N
     image = raw.get("Image")
     existing = isinstance(network, dict) and "VpcId" in network
     if isinstance(image, str) and not existing and not _ECR_IMAGE.match(image):
-        err("Image", f"must be an Amazon ECR image URI such as "
+        err(
+            "Image",
+            f"must be an Amazon ECR image URI such as "
             f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/repo:tag, because the created "
-            f"network has no internet access (got {shown(image)})")
+            f"network has no internet access (got {shown(image)})",
+        )
     del props
     return errors
 
@@ -243,18 +293,29 @@ def _network_checks(logical_id: str, network: Mapping[str, Any]) -> list[str]:
             err("SubnetIds", "is required with VpcId (the private subnets for the tasks)")
         create = network.get("CreateEndpoints", True)
         if create is True and "RouteTableIds" not in network:
-            err("RouteTableIds", "is required with VpcId when CreateEndpoints is true (the S3 "
-                "gateway endpoint is added to these route tables)")
+            err(
+                "RouteTableIds",
+                "is required with VpcId when CreateEndpoints is true (the S3 "
+                "gateway endpoint is added to these route tables)",
+            )
         if create is False and "EndpointSecurityGroupId" not in network:
-            err("EndpointSecurityGroupId", "is required when CreateEndpoints is false (the "
-                "task security group may reach only the endpoints' security group)")
+            err(
+                "EndpointSecurityGroupId",
+                "is required when CreateEndpoints is false (the "
+                "task security group may reach only the endpoints' security group)",
+            )
         if create is True:
             for key in ("EndpointSecurityGroupId", "S3EndpointId"):
                 if key in network:
                     err(key, "applies only when CreateEndpoints is false")
     else:
-        for key in ("SubnetIds", "RouteTableIds", "CreateEndpoints",
-                    "EndpointSecurityGroupId", "S3EndpointId"):
+        for key in (
+            "SubnetIds",
+            "RouteTableIds",
+            "CreateEndpoints",
+            "EndpointSecurityGroupId",
+            "S3EndpointId",
+        ):
             if key in network:
                 err(key, "applies only to an existing VPC; add VpcId, or remove it")
     return errors
@@ -270,9 +331,7 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def _repository(
-    image: Any, parameters: Mapping[str, Any], pseudo: Mapping[str, str]
-) -> Repository:
+def _repository(image: Any, parameters: Mapping[str, Any], pseudo: Mapping[str, str]) -> Repository:
     """The ECR repository behind ``Image`` when it can be known, for a least-privilege
     pull policy; an image given by an unresolvable intrinsic yields an unknown one."""
     try:

@@ -7,6 +7,7 @@ from typing import Any
 from troposphere import GetAtt, Ref, s3
 
 from .cfn import bucket_arn, tags, user
+from .checkov import skips
 from .names import ProcessorIds
 from .spec import Processor
 
@@ -15,25 +16,19 @@ from .spec import Processor
 # so CloudFormation and operators can never be locked out (SPEC semantics 4).
 OBJECT_ACTIONS = ["s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:RestoreObject"]
 
-_SKIPS = [
-    {"id": "CKV_AWS_18", "comment": "Access logging needs a second bucket the user chooses; "
-                                    "S3 data events in CloudTrail are the documented "
-                                    "alternative. Object access is already limited to the "
-                                    "VPC endpoint."},
-]
-_SSE_S3_SKIP = {"id": "CKV_AWS_145", "comment": "SSE-S3 by default; set KmsKeyArn for SSE-KMS "
-                                                "with a customer managed key."}
-
 
 def bucket(p: Processor) -> s3.Bucket:
     ids = ProcessorIds(p.logical_id)
     props = p.props
     if props.KmsKeyArn is not None:
-        default: dict[str, Any] = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": user(props.KmsKeyArn)}
-        skips = list(_SKIPS)
+        default: dict[str, Any] = {
+            "SSEAlgorithm": "aws:kms",
+            "KMSMasterKeyID": user(props.KmsKeyArn),
+        }
+        checks = ["CKV_AWS_18"]
     else:
         default = {"SSEAlgorithm": "AES256"}
-        skips = [*_SKIPS, _SSE_S3_SKIP]
+        checks = ["CKV_AWS_18", "CKV_AWS_145"]
     extra: dict[str, Any] = {}
     if props.BucketName is not None:
         extra["BucketName"] = user(props.BucketName)
@@ -44,22 +39,26 @@ def bucket(p: Processor) -> s3.Bucket:
     own: dict[str, Any] = {"Processor": p.logical_id}
     if p.resolved_from:
         own["ResolvedParameters"] = dict(p.resolved_from)
-    metadata = {**p.metadata, "PrivateS3Processor": own, "checkov": {"skip": skips}}
+    metadata = {**p.metadata, "PrivateS3Processor": own, **skips(*checks)}
     return s3.Bucket(
         ids.bucket,
         **extra,
-        BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[
-            s3.ServerSideEncryptionRule(
-                ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(**default),
-                BucketKeyEnabled=props.KmsKeyArn is not None,
-            )
-        ]),
+        BucketEncryption=s3.BucketEncryption(
+            ServerSideEncryptionConfiguration=[
+                s3.ServerSideEncryptionRule(
+                    ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(**default),
+                    BucketKeyEnabled=props.KmsKeyArn is not None,
+                )
+            ]
+        ),
         # EventBridge, not S3 notifications: the rule can filter on prefix AND suffix.
         NotificationConfiguration=s3.NotificationConfiguration(
             EventBridgeConfiguration=s3.EventBridgeConfiguration(EventBridgeEnabled=True)
         ),
         PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-            BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True,
+            BlockPublicAcls=True,
+            BlockPublicPolicy=True,
+            IgnorePublicAcls=True,
             RestrictPublicBuckets=True,
         ),
         OwnershipControls=s3.OwnershipControls(
@@ -67,14 +66,17 @@ def bucket(p: Processor) -> s3.Bucket:
         ),
         # Versioned, so each event names one immutable object version for the worker.
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[
-            s3.LifecycleRule(
-                Id="abort-incomplete-uploads",
-                Status="Enabled",
-                AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
-                    DaysAfterInitiation=7),
-            )
-        ]),
+        LifecycleConfiguration=s3.LifecycleConfiguration(
+            Rules=[
+                s3.LifecycleRule(
+                    Id="abort-incomplete-uploads",
+                    Status="Enabled",
+                    AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
+                        DaysAfterInitiation=7
+                    ),
+                )
+            ]
+        ),
         Tags=tags(props.Tags),
         Metadata=metadata,
     )
@@ -84,14 +86,16 @@ def bucket_policy(p: Processor, s3_endpoint: Any | None, vpc: Any) -> s3.BucketP
     """TLS only; object access only through the VPC endpoint unless exempt."""
     ids = ProcessorIds(p.logical_id)
     props = p.props
-    statements: list[dict[str, Any]] = [{
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [GetAtt(ids.bucket, "Arn"), bucket_arn(ids.bucket, "/*")],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [GetAtt(ids.bucket, "Arn"), bucket_arn(ids.bucket, "/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
     if props.RestrictToVpcEndpoint:
         if s3_endpoint is not None:
             condition: dict[str, Any] = {"StringNotEquals": {"aws:sourceVpce": s3_endpoint}}
@@ -101,14 +105,16 @@ def bucket_policy(p: Processor, s3_endpoint: Any | None, vpc: Any) -> s3.BucketP
             condition = {"StringNotEquals": {"aws:SourceVpc": vpc}}
         if props.AllowedPrincipalArns:
             condition["ArnNotLike"] = {"aws:PrincipalArn": user(props.AllowedPrincipalArns)}
-        statements.append({
-            "Sid": "DenyObjectAccessOutsideVpcEndpoint",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": OBJECT_ACTIONS,
-            "Resource": bucket_arn(ids.bucket, "/*"),
-            "Condition": condition,
-        })
+        statements.append(
+            {
+                "Sid": "DenyObjectAccessOutsideVpcEndpoint",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": OBJECT_ACTIONS,
+                "Resource": bucket_arn(ids.bucket, "/*"),
+                "Condition": condition,
+            }
+        )
     return s3.BucketPolicy(
         ids.bucket_policy,
         Bucket=Ref(ids.bucket),

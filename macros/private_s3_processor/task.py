@@ -7,6 +7,7 @@ from typing import Any
 from troposphere import GetAtt, Ref, Sub, ec2, ecs, logs
 
 from .cfn import tags, user
+from .checkov import skips
 from .names import ProcessorIds
 from .network import NetworkRefs
 from .spec import Processor
@@ -17,7 +18,7 @@ CONTAINER_NAME = "worker"
 # sleep so the task can be watched. sh -c replaces the image's entrypoint.
 TEST_SCRIPT = (
     'echo "private-s3-processor test mode: S3_BUCKET=$S3_BUCKET S3_KEY=$S3_KEY '
-    'S3_SIZE=$S3_SIZE S3_ETAG=$S3_ETAG S3_VERSION_ID=$S3_VERSION_ID '
+    "S3_SIZE=$S3_SIZE S3_ETAG=$S3_ETAG S3_VERSION_ID=$S3_VERSION_ID "
     'OUTPUT_PREFIX=$OUTPUT_PREFIX"; sleep "${TEST_SLEEP_SECONDS:-60}"'
 )
 
@@ -27,11 +28,7 @@ def log_group(p: Processor) -> logs.LogGroup:
         ProcessorIds(p.logical_id).log_group,
         RetentionInDays=p.props.LogRetentionInDays,
         Tags=tags(p.props.Tags),
-        Metadata={"checkov": {"skip": [{
-            "id": "CKV_AWS_158",
-            "comment": "Encrypted with the CloudWatch Logs service key; a customer managed key "
-                       "would need a key policy for the logs service the user owns.",
-        }]}},
+        Metadata=skips("CKV_AWS_158"),
     )
 
 
@@ -41,8 +38,9 @@ def task_definition(p: Processor) -> ecs.TaskDefinition:
     environment = []
     if props.OutputPrefix is not None:
         environment.append(ecs.Environment(Name="OUTPUT_PREFIX", Value=props.OutputPrefix))
-    environment += [ecs.Environment(Name=k, Value=user(v))
-                    for k, v in sorted(props.Environment.items())]
+    environment += [
+        ecs.Environment(Name=k, Value=user(v)) for k, v in sorted(props.Environment.items())
+    ]
     container: dict[str, Any] = {}
     if props.Mode == "Test":
         container["EntryPoint"] = ["sh", "-c"]
@@ -60,28 +58,31 @@ def task_definition(p: Processor) -> ecs.TaskDefinition:
         Cpu=str(props.Cpu),
         Memory=str(props.memory),
         RuntimePlatform=ecs.RuntimePlatform(
-            CpuArchitecture=props.Architecture, OperatingSystemFamily="LINUX"),
+            CpuArchitecture=props.Architecture, OperatingSystemFamily="LINUX"
+        ),
         EphemeralStorage=ecs.EphemeralStorage(SizeInGiB=props.EphemeralStorageGiB),
         ExecutionRoleArn=GetAtt(ids.execution_role, "Arn"),
         TaskRoleArn=GetAtt(ids.task_role, "Arn"),
         # The root file system is read-only; /tmp is a task volume for spooling.
         Volumes=[ecs.Volume(Name="tmp")],
-        ContainerDefinitions=[ecs.ContainerDefinition(
-            Name=CONTAINER_NAME,
-            Image=user(props.Image),
-            Essential=True,
-            ReadonlyRootFilesystem=True,
-            MountPoints=[ecs.MountPoint(ContainerPath="/tmp", SourceVolume="tmp")],
-            LogConfiguration=ecs.LogConfiguration(
-                LogDriver="awslogs",
-                Options={
-                    "awslogs-group": Ref(ids.log_group),
-                    "awslogs-region": Ref("AWS::Region"),
-                    "awslogs-stream-prefix": CONTAINER_NAME,
-                },
-            ),
-            **container,
-        )],
+        ContainerDefinitions=[
+            ecs.ContainerDefinition(
+                Name=CONTAINER_NAME,
+                Image=user(props.Image),
+                Essential=True,
+                ReadonlyRootFilesystem=True,
+                MountPoints=[ecs.MountPoint(ContainerPath="/tmp", SourceVolume="tmp")],
+                LogConfiguration=ecs.LogConfiguration(
+                    LogDriver="awslogs",
+                    Options={
+                        "awslogs-group": Ref(ids.log_group),
+                        "awslogs-region": Ref("AWS::Region"),
+                        "awslogs-stream-prefix": CONTAINER_NAME,
+                    },
+                ),
+                **container,
+            )
+        ],
         Tags=tags(props.Tags),
     )
 
@@ -99,17 +100,21 @@ def task_security_group(
     group = ec2.SecurityGroup(
         ids.task_security_group,
         GroupDescription=f"Tasks of processor {p.logical_id}: no ingress, HTTPS to the VPC "
-                         "endpoints and S3 only",
+        "endpoints and S3 only",
         VpcId=net.vpc,
         SecurityGroupEgress=[
             ec2.SecurityGroupRule(
                 Description="HTTPS to the interface VPC endpoints",
-                IpProtocol="tcp", FromPort=443, ToPort=443,
+                IpProtocol="tcp",
+                FromPort=443,
+                ToPort=443,
                 DestinationSecurityGroupId=net.endpoint_security_group,
             ),
             ec2.SecurityGroupRule(
                 Description="HTTPS to S3 through the gateway endpoint (S3's prefix list)",
-                IpProtocol="tcp", FromPort=443, ToPort=443,
+                IpProtocol="tcp",
+                FromPort=443,
+                ToPort=443,
                 DestinationPrefixListId=s3_prefix_list,
             ),
         ],
@@ -119,7 +124,9 @@ def task_security_group(
         ids.endpoint_ingress,
         Description=f"HTTPS from the tasks of processor {p.logical_id}",
         GroupId=net.endpoint_security_group,
-        IpProtocol="tcp", FromPort=443, ToPort=443,
+        IpProtocol="tcp",
+        FromPort=443,
+        ToPort=443,
         SourceSecurityGroupId=GetAtt(group, "GroupId"),
     )
     return [group, ingress]

@@ -8,6 +8,7 @@ from typing import Any
 from troposphere import GetAtt, Ref, events, sqs
 
 from .cfn import tags
+from .checkov import skips
 from .names import CLUSTER, ProcessorIds
 from .network import NetworkRefs
 from .spec import Processor
@@ -76,11 +77,16 @@ def input_template() -> str:
     JSON-escaped, so a key holding ``"`` or ``\\`` makes the input invalid and the
     launch goes to the dead-letter queue (README, "Keys").
     """
-    overrides = {"containerOverrides": [{
-        "name": CONTAINER_NAME,
-        "environment": [{"name": name, "value": f"<{var}>"}
-                        for name, var in ENVIRONMENT_FROM_EVENT],
-    }]}
+    overrides = {
+        "containerOverrides": [
+            {
+                "name": CONTAINER_NAME,
+                "environment": [
+                    {"name": name, "value": f"<{var}>"} for name, var in ENVIRONMENT_FROM_EVENT
+                ],
+            }
+        ]
+    }
     return json.dumps(overrides, separators=(",", ":"))
 
 
@@ -107,7 +113,8 @@ def rule(p: Processor, net: NetworkRefs) -> events.Rule:
             PropagateTags="TASK_DEFINITION",
         ),
         InputTransformer=events.InputTransformer(
-            InputPathsMap=INPUT_PATHS, InputTemplate=input_template()),
+            InputPathsMap=INPUT_PATHS, InputTemplate=input_template()
+        ),
         RetryPolicy=events.RetryPolicy(
             MaximumRetryAttempts=props.RetryAttempts,
             MaximumEventAgeInSeconds=props.MaximumEventAgeInSeconds,
@@ -131,13 +138,7 @@ def dead_letter_queue(p: Processor) -> list[sqs.Queue | sqs.QueuePolicy]:
         SqsManagedSseEnabled=True,
         MessageRetentionPeriod=14 * 24 * 3600,
         Tags=tags(p.props.Tags),
-        Metadata={"checkov": {"skip": [{
-            "id": "CKV_AWS_27",
-            "comment": "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled). A KMS "
-                       "key would need a key policy for events.amazonaws.com, which the AWS "
-                       "managed alias/aws/sqs key cannot have, so EventBridge could not "
-                       "dead-letter into it.",
-        }]}},
+        Metadata=skips("CKV_AWS_27"),
     )
     policy = sqs.QueuePolicy(
         ids.dead_letter_queue_policy,

@@ -40,8 +40,9 @@ def run(name: str) -> dict[str, Any]:
     """What the expansion produces for a case now."""
     template = load_template(INPUT / f"{name}.yaml")
     try:
-        return expand_document(template, region=REGION, account_id=ACCOUNT,
-                               prefix_list_id=PREFIX_LIST)
+        return expand_document(
+            template, region=REGION, account_id=ACCOUNT, prefix_list_id=PREFIX_LIST
+        )
     except ExpansionError as exc:
         return {"errorMessage": str(exc)}
 

@@ -16,8 +16,11 @@ def main(argv: list[str]) -> int:
     for name in chosen:
         result = cases.run(name)
         if name.startswith("error_") != ("errorMessage" in result):
-            print(f"{name}: expected {'an error' if name.startswith('error_') else 'success'}, "
-                  f"got {result.get('errorMessage', 'success')}", file=sys.stderr)
+            print(
+                f"{name}: expected {'an error' if name.startswith('error_') else 'success'}, "
+                f"got {result.get('errorMessage', 'success')}",
+                file=sys.stderr,
+            )
             return 1
         print(cases.write(name, result))
     return 0
