@@ -98,7 +98,6 @@ def checkov_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object
             "cloudformation",
             "--output",
             "json",
-            "--quiet",
             "--skip-download",
         ],
         capture_output=True,
