@@ -424,5 +424,13 @@ def test_tags_on_taggable_resources() -> None:
     shared = res["PrivateS3Vpc"]["Properties"]["Tags"]
     assert {"Key": "team", "Value": {"Ref": "Team"}} in shared
     assert not any(t["Key"] == "cost-center" for t in shared)
-    tagged = [k for k, r in res.items() if k.startswith("Tagged") and "Tags" in r["Properties"]]
-    assert len(tagged) == 8
+    untagged = {
+        k for k, r in res.items() if k.startswith("Tagged") and "Tags" not in r["Properties"]
+    }
+    # Policies and security-group rules are not taggable in CloudFormation.
+    assert untagged == {
+        "TaggedBucketPolicy",
+        "TaggedEndpointIngress",
+        "TaggedDeadLetterQueuePolicy",
+    }
+    assert "Tags" not in cases.expected("defaults")["Resources"]["UploadsBucket"]["Properties"]

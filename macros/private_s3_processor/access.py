@@ -10,7 +10,7 @@ from typing import Any
 
 from troposphere import GetAtt, Ref, Sub, iam
 
-from .cfn import arn, bucket_arn, tags, user
+from .cfn import arn, bucket_arn, tagged, user
 from .checkov import skips
 from .names import CLUSTER, ProcessorIds
 from .spec import Processor
@@ -112,7 +112,7 @@ def task_role(p: Processor) -> iam.Role:
                 PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
             )
         ],
-        Tags=tags(props.Tags),
+        **tagged(props.Tags),
     )
 
 
@@ -162,7 +162,7 @@ def execution_role(p: Processor) -> iam.Role:
                 PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
             )
         ],
-        Tags=tags(p.props.Tags),
+        **tagged(p.props.Tags),
         Metadata=skips("CKV_AWS_111", "CKV_AWS_107"),
     )
 
@@ -208,5 +208,5 @@ def events_role(p: Processor) -> iam.Role:
                 PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
             )
         ],
-        Tags=tags(p.props.Tags),
+        **tagged(p.props.Tags),
     )

@@ -43,8 +43,11 @@ def _sub_escape(text: str) -> str:
     return text.replace("${", "${!")
 
 
-def tags(values: Mapping[str, Any]) -> Tags:
-    return Tags(**{k: user(v) for k, v in sorted(values.items())})
+def tagged(values: Mapping[str, Any]) -> dict[str, Tags]:
+    """``Tags=`` keyword for a taggable resource: nothing at all when there are none."""
+    if not values:
+        return {}
+    return {"Tags": Tags(**{k: user(v) for k, v in sorted(values.items())})}
 
 
 def ref(logical_id: str) -> Ref:

@@ -15,7 +15,7 @@ from typing import Any
 from troposphere import AWSObject, ecs
 
 from . import access, network, storage, task, trigger
-from .cfn import tags as make_tags
+from .cfn import tagged
 from .context import Context
 from .errors import ExpansionError, shown
 from .names import CLUSTER, SHARED_NETWORK, ProcessorIds
@@ -100,7 +100,7 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
         ecs.Cluster(
             CLUSTER,
             ClusterSettings=[ecs.ClusterSetting(Name="containerInsights", Value="enabled")],
-            Tags=make_tags(_common_tags(processors)),
+            **tagged(_common_tags(processors)),
         )
     )
 

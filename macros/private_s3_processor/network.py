@@ -14,8 +14,7 @@ from typing import Any
 
 from troposphere import AWSObject, GetAZs, Ref, Select, Sub, ec2
 
-from .cfn import tags as make_tags
-from .cfn import user
+from .cfn import tagged, user
 from .names import NetworkIds
 from .rules import INTERFACE_ENDPOINTS
 
@@ -59,16 +58,15 @@ def created_network(
     tag_values: Mapping[str, Any],
 ) -> NetworkRefs:
     """A new private VPC with ``zones`` subnets and every endpoint the tasks need."""
-    tags = make_tags(tag_values)
     vpc = ec2.VPC(
         ids.vpc,
         CidrBlock=cidr,
         # Private DNS of interface endpoints needs both.
         EnableDnsSupport=True,
         EnableDnsHostnames=True,
-        Tags=make_tags({**tag_values, "Name": Sub("${AWS::StackName}-private-s3")}),
+        **tagged({**tag_values, "Name": Sub("${AWS::StackName}-private-s3")}),
     )
-    route_table = ec2.RouteTable(ids.route_table, VpcId=Ref(vpc), Tags=tags)
+    route_table = ec2.RouteTable(ids.route_table, VpcId=Ref(vpc), **tagged(tag_values))
     blocks = list(ipaddress.IPv4Network(cidr).subnets(prefixlen_diff=SUBNET_SLOTS_BITS))
     resources: list[AWSObject] = [vpc, route_table]
     subnets = []
@@ -79,7 +77,7 @@ def created_network(
             CidrBlock=str(blocks[index]),
             AvailabilityZone=Select(index, GetAZs("")),
             MapPublicIpOnLaunch=False,
-            Tags=tags,
+            **tagged(tag_values),
         )
         association = ec2.SubnetRouteTableAssociation(
             ids.subnet_route(index), SubnetId=Ref(subnet), RouteTableId=Ref(route_table)
@@ -104,13 +102,12 @@ def endpoints(
     The security group's ingress is added per processor (see task.py): it admits
     TCP 443 from each task security group and nothing else.
     """
-    tags = make_tags(tag_values)
     group = ec2.SecurityGroup(
         ids.endpoint_security_group,
         GroupDescription="Interface VPC endpoints of the private S3 processors (TCP 443 from "
         "their tasks only)",
         VpcId=vpc,
-        Tags=tags,
+        **tagged(tag_values),
     )
     gateway = ec2.VPCEndpoint(
         ids.s3_endpoint,
@@ -118,7 +115,7 @@ def endpoints(
         ServiceName=Sub("com.amazonaws.${AWS::Region}.s3"),
         VpcEndpointType="Gateway",
         RouteTableIds=route_tables,
-        Tags=tags,
+        **tagged(tag_values),
     )
     resources: list[AWSObject] = [group, gateway]
     for service in services:
@@ -131,7 +128,7 @@ def endpoints(
                 PrivateDnsEnabled=True,
                 SubnetIds=subnets,
                 SecurityGroupIds=[Ref(group)],
-                Tags=tags,
+                **tagged(tag_values),
             )
         )
     return NetworkRefs(

@@ -6,7 +6,7 @@ from typing import Any
 
 from troposphere import GetAtt, Ref, s3
 
-from .cfn import bucket_arn, tags, user
+from .cfn import bucket_arn, tagged, user
 from .checkov import skips
 from .names import ProcessorIds
 from .spec import Processor
@@ -77,7 +77,7 @@ def bucket(p: Processor) -> s3.Bucket:
                 )
             ]
         ),
-        Tags=tags(props.Tags),
+        **tagged(props.Tags),
         Metadata=metadata,
     )
 

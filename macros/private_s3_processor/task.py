@@ -6,7 +6,7 @@ from typing import Any
 
 from troposphere import GetAtt, Ref, Sub, ec2, ecs, logs
 
-from .cfn import tags, user
+from .cfn import tagged, user
 from .checkov import skips
 from .names import ProcessorIds
 from .network import NetworkRefs
@@ -27,7 +27,7 @@ def log_group(p: Processor) -> logs.LogGroup:
     return logs.LogGroup(
         ProcessorIds(p.logical_id).log_group,
         RetentionInDays=p.props.LogRetentionInDays,
-        Tags=tags(p.props.Tags),
+        **tagged(p.props.Tags),
         Metadata=skips("CKV_AWS_158"),
     )
 
@@ -83,7 +83,7 @@ def task_definition(p: Processor) -> ecs.TaskDefinition:
                 **container,
             )
         ],
-        Tags=tags(props.Tags),
+        **tagged(props.Tags),
     )
 
 
@@ -118,7 +118,7 @@ def task_security_group(
                 DestinationPrefixListId=s3_prefix_list,
             ),
         ],
-        Tags=tags(p.props.Tags),
+        **tagged(p.props.Tags),
     )
     ingress = ec2.SecurityGroupIngress(
         ids.endpoint_ingress,

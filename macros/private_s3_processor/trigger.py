@@ -7,7 +7,7 @@ from typing import Any
 
 from troposphere import GetAtt, Ref, events, sqs
 
-from .cfn import tags
+from .cfn import tagged
 from .checkov import skips
 from .names import CLUSTER, ProcessorIds
 from .network import NetworkRefs
@@ -127,6 +127,7 @@ def rule(p: Processor, net: NetworkRefs) -> events.Rule:
         EventPattern=event_pattern(p),
         State="ENABLED",
         Targets=[target],
+        **tagged(props.Tags),
     )
 
 
@@ -137,7 +138,7 @@ def dead_letter_queue(p: Processor) -> list[sqs.Queue | sqs.QueuePolicy]:
         ids.dead_letter_queue,
         SqsManagedSseEnabled=True,
         MessageRetentionPeriod=14 * 24 * 3600,
-        Tags=tags(p.props.Tags),
+        **tagged(p.props.Tags),
         Metadata=skips("CKV_AWS_27"),
     )
     policy = sqs.QueuePolicy(
