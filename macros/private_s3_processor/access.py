@@ -6,6 +6,7 @@ Least privilege (SPEC semantics 3): every statement names its resources. The one
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from troposphere import GetAtt, Ref, Sub, iam
@@ -40,6 +41,26 @@ def _trust(service: str, condition: dict[str, Any]) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _role(
+    logical_id: str,
+    trust: dict[str, Any],
+    policy_name: str,
+    statements: list[dict[str, Any]],
+    tag_values: Mapping[str, Any],
+) -> iam.Role:
+    return iam.Role(
+        logical_id,
+        AssumeRolePolicyDocument=trust,
+        Policies=[
+            iam.Policy(
+                PolicyName=policy_name,
+                PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
+            )
+        ],
+        **tagged(tag_values),
+    )
 
 
 def _ecs_tasks_trust() -> dict[str, Any]:
@@ -103,17 +124,7 @@ def task_role(p: Processor) -> iam.Role:
                 },
             }
         )
-    return iam.Role(
-        ids.task_role,
-        AssumeRolePolicyDocument=_ecs_tasks_trust(),
-        Policies=[
-            iam.Policy(
-                PolicyName="objects",
-                PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
-            )
-        ],
-        **tagged(props.Tags),
-    )
+    return _role(ids.task_role, _ecs_tasks_trust(), "objects", statements, props.Tags)
 
 
 def execution_role(p: Processor) -> iam.Role:
@@ -153,18 +164,9 @@ def execution_role(p: Processor) -> iam.Role:
             "Resource": GetAtt(ids.log_group, "Arn"),
         },
     ]
-    return iam.Role(
-        ids.execution_role,
-        AssumeRolePolicyDocument=_ecs_tasks_trust(),
-        Policies=[
-            iam.Policy(
-                PolicyName="pull-and-log",
-                PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
-            )
-        ],
-        **tagged(p.props.Tags),
-        Metadata=skips("CKV_AWS_111", "CKV_AWS_107"),
-    )
+    role = _role(ids.execution_role, _ecs_tasks_trust(), "pull-and-log", statements, p.props.Tags)
+    role.Metadata = skips("CKV_AWS_111", "CKV_AWS_107")
+    return role
 
 
 def events_role(p: Processor) -> iam.Role:
@@ -194,19 +196,7 @@ def events_role(p: Processor) -> iam.Role:
             "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
         },
     ]
-    return iam.Role(
-        ids.events_role,
-        AssumeRolePolicyDocument=_trust(
-            "events.amazonaws.com",
-            {
-                "StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")},
-            },
-        ),
-        Policies=[
-            iam.Policy(
-                PolicyName="run-task",
-                PolicyDocument={"Version": POLICY_VERSION, "Statement": statements},
-            )
-        ],
-        **tagged(p.props.Tags),
+    trust = _trust(
+        "events.amazonaws.com", {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}}
     )
+    return _role(ids.events_role, trust, "run-task", statements, p.props.Tags)
