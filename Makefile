@@ -7,9 +7,14 @@ CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+# The macro's Lambda runtime is Python 3.13: `sam build` needs that interpreter on
+# PATH. Found on PATH or in pyenv; override with PY313=/path/to/python3.13.
+PY313 ?= $(shell for p in $$(command -v python3.13) $$HOME/.pyenv/versions/3.13*/bin/python3.13; do "$$p" -c 'import sys; print(sys.executable)' 2>/dev/null && break; done | head -n 1)
+export PY313
+SAM_PATH = PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: all venv test lint golden docs build demo bench clean
+.PHONY: all venv test lint golden snapshots docs build bundle demo bench clean
 
 all: test
 
@@ -28,23 +33,36 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 venv: $(STAMP) $(CHECKOV_STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check macros cli tests
-	$(BIN)/ruff format --check macros cli tests
-	$(BIN)/mypy macros/private_s3_processor cli/private_s3_processor_cli
+	$(BIN)/ruff check macros cli tests template.py
+	$(BIN)/ruff format --check macros cli tests template.py
+	$(BIN)/mypy macros/private_s3_processor cli/private_s3_processor_cli template.py
 
 test: venv lint
+	@test -n "$(PY313)" || { echo "make test: no python3.13 found (needed by sam build for the python3.13 runtime); install it or set PY313=" >&2; exit 1; }
 	CHECKOV_VENV=$(CHECKOV_VENV) $(BIN)/pytest -q
 
 # Rewrite the expected golden outputs (all, or CASES="a b"); review the diff.
 golden: $(STAMP)
 	$(PY) -m tests.golden.regenerate $(CASES)
 
-# Regenerate the README's property table from the one declaration of the properties.
+# Rewrite the reviewed copies of template.py's output (tests/snapshots/).
+snapshots: $(STAMP)
+	$(PY) template.py tests/snapshots
+
+# Regenerate the README's property table and architecture diagram.
 docs: $(STAMP)
 	$(PY) -m tests.docs
 
+# build/: the three templates (template.py), then `sam build` of the macro stack.
 build: $(STAMP)
-	@echo "make build: template.py and build/ arrive with the macro-stack issue; nothing to build yet."
+	$(PY) template.py
+	$(SAM_PATH) $(BIN)/sam build --template-file build/macro.yaml --build-dir build/sam
+
+# The zip StackSets read from the code bucket (README, "Many accounts").
+bundle: build
+	rm -f build/macro-bundle.zip
+	cd build/sam/MacroFunction && zip -qr9 ../../macro-bundle.zip . -x '*__pycache__*'
+	@ls -l build/macro-bundle.zip | awk '{print "build/macro-bundle.zip: " $$5 " bytes"}'
 
 demo: $(STAMP)
 	@echo "Expanding examples/invoices.yaml (the local emulator flow arrives with the local-run issue):"

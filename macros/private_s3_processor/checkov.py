@@ -32,6 +32,20 @@ REASONS = {
         "ecr:GetAuthorizationToken returns a registry login token, which the execution role "
         "needs to pull the image; it has no resource-level form."
     ),
+    # The macro function (template.py).
+    "CKV_AWS_115": (
+        "CloudFormation calls the macro once per change set; reserving concurrency would only "
+        "take it from the account's pool."
+    ),
+    "CKV_AWS_116": (
+        "Invoked synchronously by CloudFormation, which reports failures; there is no "
+        "asynchronous event to dead-letter."
+    ),
+    "CKV_AWS_117": (
+        "The macro holds no data and calls only the EC2 API; in a VPC it would need endpoints "
+        "for nothing gained."
+    ),
+    "CKV_AWS_173": "The macro function has no environment variables to encrypt.",
 }
 
 

@@ -35,6 +35,7 @@ from .rules import (
     LOG_RETENTION_DAYS,
     MODES,
     RESERVED_ENVIRONMENT,
+    TYPE_NAME,
     smallest_memory,
 )
 
@@ -481,3 +482,30 @@ def render_property_table() -> str:
             f"{extra['doc_rule']} |"
         )
     return "\n".join(lines + network_rows) + "\n"
+
+
+def registry_schema() -> dict[str, Any]:
+    """A CloudFormation registry schema for ``PrivateS3Processor``, from the declaration.
+
+    cfn-lint loads it with ``--registry-schemas`` so that a template is linted before the
+    transform without "resource type does not exist" (E3006).
+    """
+    from .references import ATTRIBUTES  # late: references imports nothing from here
+
+    schema = Properties.model_json_schema()
+    text = json.dumps(schema).replace("#/$defs/", "#/definitions/")
+    schema = json.loads(text)
+    definitions = schema.pop("$defs", {})
+    properties = dict(schema["properties"])
+    properties.update({a: {"type": "string"} for a in ATTRIBUTES})
+    return {
+        "typeName": TYPE_NAME,
+        "description": "Expanded by the PrivateS3Processor transform into a private "
+        "S3 -> EventBridge -> Fargate pipeline",
+        "additionalProperties": False,
+        "definitions": definitions,
+        "properties": properties,
+        "required": schema.get("required", []),
+        "readOnlyProperties": [f"/properties/{a}" for a in ATTRIBUTES],
+        "primaryIdentifier": ["/properties/BucketName"],
+    }

@@ -1,0 +1,344 @@
+"""Writes the project's CloudFormation templates into ``build/`` (troposphere).
+
+- ``build/macro.yaml``: the macro stack for ``sam build`` / ``sam deploy``;
+- ``build/macro-stackset.yaml``: the same macro as plain CloudFormation, its code
+  in S3, for StackSets (service-managed StackSets reject transforms);
+- ``build/example.yaml``: an application stack that uses the transform.
+
+Run ``python template.py [OUTDIR]`` (``make build``). ``tests/test_templates.py``
+compares the output with ``tests/snapshots/``; ``make snapshots`` rewrites those.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from private_s3_processor.checkov import skips
+from private_s3_processor.properties import registry_schema
+from private_s3_processor.resource import PrivateS3Processor
+from private_s3_processor.rules import LOG_RETENTION_DAYS, TYPE_NAME
+from troposphere import (
+    Equals,
+    GetAtt,
+    If,
+    Output,
+    Parameter,
+    Ref,
+    Sub,
+    Template,
+    awslambda,
+    cloudformation,
+    iam,
+    logs,
+    serverless,
+)
+
+HANDLER = "private_s3_processor.handler.lambda_handler"
+RUNTIME = "python3.13"
+# Relative to build/macro.yaml, where SAM resolves it: the macro package and its
+# requirements.txt, which `sam build` installs beside it.
+CODE_URI = "../macros"
+FUNCTION_DESCRIPTION = "CloudFormation macro PrivateS3Processor: expands Type: PrivateS3Processor"
+
+
+def _retention(template: Template) -> Parameter:
+    return template.add_parameter(
+        Parameter(
+            "LogRetentionInDays",
+            Type="Number",
+            Default=30,
+            AllowedValues=list(LOG_RETENTION_DAYS),
+            Description="Days to keep the macro function's and the macro's logs",
+        )
+    )
+
+
+def _architecture(template: Template) -> Parameter:
+    return template.add_parameter(
+        Parameter(
+            "FunctionArchitecture",
+            Type="String",
+            Default="arm64",
+            AllowedValues=["arm64", "x86_64"],
+            Description="Lambda architecture of the macro function (arm64 costs less)",
+        )
+    )
+
+
+def _common(template: Template, function_id: str) -> dict[str, Any]:
+    """Log groups and roles shared by both macro stacks; returns what the function needs."""
+    retention = _retention(template)
+    function_logs = template.add_resource(
+        logs.LogGroup(
+            "MacroFunctionLogGroup", RetentionInDays=Ref(retention), Metadata=skips("CKV_AWS_158")
+        )
+    )
+    macro_logs = template.add_resource(
+        logs.LogGroup(
+            "MacroLogGroup", RetentionInDays=Ref(retention), Metadata=skips("CKV_AWS_158")
+        )
+    )
+    role = template.add_resource(
+        iam.Role(
+            "MacroFunctionRole",
+            AssumeRolePolicyDocument={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}},
+                    }
+                ],
+            },
+            Policies=[
+                iam.Policy(
+                    PolicyName="expand",
+                    PolicyDocument={
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "WriteOwnLogs",
+                                "Effect": "Allow",
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                                "Resource": GetAtt(function_logs, "Arn"),
+                            },
+                            # No CloudFormation attribute gives S3's prefix list; the macro
+                            # looks it up. The action has no resource-level form: "*".
+                            {
+                                "Sid": "LookUpS3PrefixList",
+                                "Effect": "Allow",
+                                "Action": "ec2:DescribeManagedPrefixLists",
+                                "Resource": "*",
+                            },
+                        ],
+                    },
+                )
+            ],
+        )
+    )
+    log_role = template.add_resource(
+        iam.Role(
+            "MacroLogRole",
+            AssumeRolePolicyDocument={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudformation.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}},
+                    }
+                ],
+            },
+            Policies=[
+                iam.Policy(
+                    PolicyName="macro-logs",
+                    PolicyDocument={
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": [
+                                    "logs:CreateLogStream",
+                                    "logs:PutLogEvents",
+                                    "logs:DescribeLogStreams",
+                                ],
+                                "Resource": GetAtt(macro_logs, "Arn"),
+                            }
+                        ],
+                    },
+                )
+            ],
+        )
+    )
+    template.add_resource(
+        cloudformation.Macro(
+            "Macro",
+            Name=TYPE_NAME,
+            Description="Expands Type: PrivateS3Processor into a private S3 -> EventBridge -> "
+            "Fargate pipeline",
+            FunctionName=GetAtt(function_id, "Arn"),
+            LogGroupName=Ref(macro_logs),
+            LogRoleARN=GetAtt(log_role, "Arn"),
+        )
+    )
+    template.add_output(
+        Output("MacroName", Value=TYPE_NAME, Description="Use it as Transform: PrivateS3Processor")
+    )
+    template.add_output(Output("FunctionArn", Value=GetAtt(function_id, "Arn")))
+    return {"role": GetAtt(role, "Arn"), "logs": Ref(function_logs)}
+
+
+def _function_settings() -> dict[str, Any]:
+    return {
+        "Handler": HANDLER,
+        "Runtime": RUNTIME,
+        "Description": FUNCTION_DESCRIPTION,
+        # CloudFormation waits for the answer; one expansion takes milliseconds.
+        "Timeout": 30,
+        "MemorySize": 512,
+    }
+
+
+def macro_template() -> Template:
+    """The macro stack as a SAM template (``sam build`` bundles the dependencies)."""
+    t = Template(Description="private-s3-processor: the PrivateS3Processor CloudFormation macro")
+    t.set_transform("AWS::Serverless-2016-10-31")
+    arch = _architecture(t)
+    common = _common(t, "MacroFunction")
+    t.add_resource(
+        serverless.Function(
+            "MacroFunction",
+            CodeUri=CODE_URI,
+            Architectures=[Ref(arch)],
+            Role=common["role"],
+            LoggingConfig=awslambda.LoggingConfig(LogGroup=common["logs"]),
+            **_function_settings(),
+            Metadata=_function_skips(),
+        )
+    )
+    return t
+
+
+def stackset_template() -> Template:
+    """The macro stack as plain CloudFormation for StackSets: code from S3."""
+    t = Template(
+        Description="private-s3-processor: the PrivateS3Processor macro, for StackSets "
+        "(code from an S3 bucket in each Region)"
+    )
+    arch = _architecture(t)
+    bucket = t.add_parameter(
+        Parameter(
+            "CodeBucket",
+            Type="String",
+            Description="Bucket holding the macro bundle. Lambda reads code only from a bucket in "
+            "the function's own Region, so with AppendRegion=true the bucket used is "
+            "<CodeBucket>-<region> (one per Region, each readable by the organization)",
+        )
+    )
+    append = t.add_parameter(
+        Parameter(
+            "AppendRegion",
+            Type="String",
+            Default="true",
+            AllowedValues=["true", "false"],
+            Description="Append -<region> to CodeBucket",
+        )
+    )
+    key = t.add_parameter(
+        Parameter("CodeKey", Type="String", Description="Key of the macro bundle (zip)")
+    )
+    t.add_condition("UseRegionalBucket", Equals(Ref(append), "true"))
+    common = _common(t, "MacroFunction")
+    t.add_resource(
+        awslambda.Function(
+            "MacroFunction",
+            Code=awslambda.Code(
+                S3Bucket=If("UseRegionalBucket", Sub("${CodeBucket}-${AWS::Region}"), Ref(bucket)),
+                S3Key=Ref(key),
+            ),
+            Architectures=[Ref(arch)],
+            Role=common["role"],
+            LoggingConfig=awslambda.LoggingConfig(LogGroup=common["logs"]),
+            **_function_settings(),
+            Metadata=_function_skips(),
+        )
+    )
+    return t
+
+
+def _function_skips() -> dict[str, Any]:
+    return skips("CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173")
+
+
+def example_template() -> Template:
+    """An application stack that uses the transform."""
+    t = Template(
+        Description="private-s3-processor example: each CSV uploaded under the prefix "
+        "starts a private Fargate task"
+    )
+    t.set_transform(TYPE_NAME)
+    image = t.add_parameter(
+        Parameter(
+            "WorkerImage",
+            Type="String",
+            Description="Worker image in Amazon ECR (the network has no internet), "
+            "e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/worker:1.0",
+        )
+    )
+    prefix = t.add_parameter(
+        Parameter(
+            "Prefix", Type="String", Default="inbound/", Description="Key prefix that triggers"
+        )
+    )
+    suffix = t.add_parameter(
+        Parameter("Suffix", Type="String", Default=".csv", Description="Key suffix that triggers")
+    )
+    mode = t.add_parameter(
+        Parameter(
+            "Mode",
+            Type="String",
+            Default="Production",
+            AllowedValues=["Production", "Test"],
+            Description="Test: the container only echoes what it received, then sleeps",
+        )
+    )
+    processor = t.add_resource(
+        PrivateS3Processor(
+            "Invoices",
+            Image=Ref(image),
+            Prefix=Ref(prefix),
+            Suffix=Ref(suffix),
+            Mode=Ref(mode),
+            OutputPrefix="processed/",
+        )
+    )
+    t.add_output(Output("Bucket", Value=Ref(processor), Description="Upload here"))
+    t.add_output(Output("Rule", Value=GetAtt(processor, "RuleArn")))
+    t.add_output(
+        Output(
+            "DeadLetterQueue",
+            Value=GetAtt(processor, "DeadLetterQueueUrl"),
+            Description="Launches EventBridge could not make",
+        )
+    )
+    t.add_output(Output("LogGroup", Value=GetAtt(processor, "LogGroupName")))
+    t.add_output(
+        Output("UploadCommand", Value=Sub("aws s3 cp FILE s3://${Invoices}/${Prefix}FILE${Suffix}"))
+    )
+    return t
+
+
+TEMPLATES = {
+    "macro.yaml": macro_template,
+    "macro-stackset.yaml": stackset_template,
+    "example.yaml": example_template,
+}
+# For `cfn-lint TEMPLATE --registry-schemas build/cfn-lint-schemas` before the transform.
+SCHEMA = "cfn-lint-schemas/privates3processor.json"
+
+
+def render() -> dict[str, str]:
+    """Every file ``build/`` receives, by path relative to it."""
+    files = {name: make().to_yaml(clean_up=True) for name, make in TEMPLATES.items()}
+    files[SCHEMA] = json.dumps(registry_schema(), indent=2) + "\n"
+    return files
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0]) if argv else Path(__file__).resolve().parent / "build"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in render().items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text, encoding="utf-8")
+        print(out / name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,66 @@
+"""The moto server as the local AWS: started on a free loopback port for a test session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+# moto finds the bucket of an S3 URL from its path only when the host is "localhost"
+# (with 127.0.0.1 it takes "127" for the bucket name): see DESIGN.md.
+HOST = "localhost"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_REGION": "eu-west-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def moto_server(log: Path) -> Iterator[str]:
+    """A moto server process; yields its endpoint URL and stops it afterwards."""
+    port = free_port()
+    moto = Path(sys.executable).parent / "moto_server"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://{HOST}:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto server did not start: {log.read_text()}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    """The environment a real AWS client needs to talk to the emulator only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(CREDENTIALS)
+    env["AWS_ENDPOINT_URL"] = endpoint
+    env["SAM_CLI_TELEMETRY"] = "0"
+    return env
