@@ -434,3 +434,15 @@ def test_tags_on_taggable_resources() -> None:
         "TaggedDeadLetterQueuePolicy",
     }
     assert "Tags" not in cases.expected("defaults")["Resources"]["UploadsBucket"]["Properties"]
+
+
+def test_resource_counts_quoted_in_the_readme() -> None:
+    """26 resources for one processor (14 shared), 38 for two, 12 per further processor."""
+    one = OUTPUTS["prefix_and_suffix"]["Resources"]
+    two = OUTPUTS["two_processors"]["Resources"]
+    three = OUTPUTS["three_processors"]["Resources"]
+    assert len(one) == 26
+    assert len([k for k in one if k.startswith("PrivateS3")]) == 14
+    assert len(two) == 38
+    # Three processors: one more (the kms endpoint, Beta uses a KMS key) besides 12 more.
+    assert len(three) == 38 + 12 + 1
