@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,12 +14,12 @@ from typing import Any
 
 import boto3
 import pytest
+from private_s3_processor_cli.emulator import aws_env, moto_server
 from private_s3_processor_cli.templates import load_template
 
 import template as templates
 from tests import docs
-from tests.conftest import ROOT, load_event, tool
-from tests.emulator import aws_env, moto_server
+from tests.conftest import ROOT, find_python313, load_event, tool
 from tests.iam import as_list, statements, unknown_actions
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"
@@ -81,22 +80,6 @@ def test_the_example_expands_and_passes_cfn_lint(build_dir: Path, tmp_path: Path
     assert run.returncode == 0, run.stderr
     lint = subprocess.run([tool("cfn-lint"), str(out)], capture_output=True, text=True, check=False)
     assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout
-
-
-def find_python313() -> str | None:
-    """A working Python 3.13 (a pyenv shim can exist and still not run)."""
-    candidates = [os.environ.get("PY313", ""), shutil.which("python3.13") or ""]
-    candidates += sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.13*/bin/python3.13"))
-    for candidate in filter(None, candidates):
-        run = subprocess.run(
-            [candidate, "-c", "import sys; print(sys.executable)"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if run.returncode == 0 and run.stdout.strip():
-            return run.stdout.strip()
-    return None
 
 
 def _sam_env() -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The moto server as the local AWS: started on a free loopback port for a test session."""
+"""The moto server as the local AWS, started on a free loopback port (tests, benchmarks,
+and the local flow)."""
 
 from __future__ import annotations
 

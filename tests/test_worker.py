@@ -1,0 +1,333 @@
+"""The worker as a local process against the moto server (S3 with versioning)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import pytest
+from private_s3_processor_cli.emulator import aws_env
+from private_s3_worker import ExitCode
+
+from tests.conftest import BUCKET, ROOT, client, put
+
+
+def worker(
+    endpoint: str, event: dict[str, str], *args: str, **env: str
+) -> tuple[int, list[dict[str, Any]]]:
+    full = {**aws_env(endpoint), **event, **env, "PYTHONPATH": str(ROOT), "AWS_MAX_ATTEMPTS": "2"}
+    run = subprocess.run(
+        [sys.executable, "-m", "private_s3_worker", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert run.stderr == "", run.stderr
+    return run.returncode, lines
+
+
+def keys_under(endpoint: str, prefix: str) -> list[str]:
+    answer = client(endpoint).list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return [o["Key"] for o in answer.get("Contents", [])]
+
+
+def manifest(endpoint: str, key: str) -> dict[str, Any]:
+    body = client(endpoint).get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    result: dict[str, Any] = json.loads(body)
+    return result
+
+
+KEYS = {
+    "spaces": "in/a file with spaces.csv",
+    "plus": "in/a+b+c.csv",
+    "percent": "in/100%25 done %.csv",
+    "equals": "in/k=v&x=y.csv",
+    "unicode": "in/Überweisung-日本語-🙂.csv",
+    "parentheses": "in/report (final) (2).csv",
+    "quotes": 'in/it\'s "quoted".csv',
+    "backslash": "in/back\\slash.csv",
+    "longest": "in/" + "é" * 508 + "x.csv",  # 3 + 1,016 + 5 = 1,024 bytes (S3's limit)
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_every_key_class(endpoint: str, name: str) -> None:
+    key = KEYS[name]
+    assert len(key.encode()) <= 1024
+    body = b"id,amount\n1,10\n2,20\n"
+    event = put(endpoint, key, body)
+    code, lines = worker(endpoint, event, OUTPUT_PREFIX=f"out-{name}/")
+    assert code == ExitCode.PROCESSED, lines
+    final = lines[-1]
+    assert final["key_form"] == "as-given" and final["bytes"] == len(body)
+    written = keys_under(endpoint, f"out-{name}/")
+    assert len(written) == 1 and written[0].endswith("/manifest.json")
+    assert all(len(k.encode()) <= 1024 for k in written)
+    facts = manifest(endpoint, written[0])
+    assert facts["source"]["key"] == key
+    assert facts["result"]["csv"] == {"header": ["id", "amount"], "rows": 2}
+    assert facts["result"]["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_longest_key_output_is_truncated_with_a_hash(endpoint: str) -> None:
+    written = keys_under(endpoint, "out-longest/")
+    assert len(written[0].encode()) <= 1024
+    assert "~" in written[0]  # start of the key, then ~<sha256 of the whole key>
+    assert hashlib.sha256(KEYS["longest"].encode()).hexdigest()[:16] in written[0]
+
+
+def test_url_encoded_event_key_finds_the_object(endpoint: str) -> None:
+    key = "in/encoded name+(1) ü.csv"
+    event = put(endpoint, key, b"a\n1\n")
+    event["S3_KEY"] = quote_plus(key, safe="/")
+    code, lines = worker(endpoint, event, OUTPUT_PREFIX="out-encoded/")
+    assert code == ExitCode.PROCESSED, lines
+    assert lines[-1]["key_form"] == "url-decoded"
+    assert lines[-1]["resolved_key"] == key
+    assert keys_under(endpoint, f"out-encoded/{key}/")
+
+
+def test_missing_object_is_gone(endpoint: str) -> None:
+    event = put(endpoint, "in/short-lived.csv", b"x\n")
+    client(endpoint).delete_object(
+        Bucket=BUCKET, Key="in/short-lived.csv", VersionId=event["S3_VERSION_ID"]
+    )
+    code, lines = worker(endpoint, event, OUTPUT_PREFIX="out-gone/")
+    assert code == ExitCode.GONE
+    assert "not found" in lines[-1]["error"]
+    assert keys_under(endpoint, "out-gone/") == []
+
+
+def test_wrong_etag_is_gone_not_processed_under_the_old_name(endpoint: str) -> None:
+    event = put(endpoint, "in/overwritten.csv", b"old\n")
+    put(endpoint, "in/overwritten.csv", b"new content\n")
+    event["S3_VERSION_ID"] = ""  # an event without a version: only the ETag pins it
+    code, lines = worker(endpoint, event, OUTPUT_PREFIX="out-overwritten/")
+    assert code == ExitCode.GONE
+    assert "overwritten" in lines[-1]["error"]
+    assert keys_under(endpoint, "out-overwritten/") == []
+
+
+def test_version_pin_processes_exactly_the_triggering_version(endpoint: str) -> None:
+    event = put(endpoint, "in/versioned.csv", b"h\nold\n")
+    put(endpoint, "in/versioned.csv", b"h\nnew\nnewer\n")
+    code, lines = worker(endpoint, event, OUTPUT_PREFIX="out-versioned/")
+    assert code == ExitCode.PROCESSED, lines
+    assert lines[-1]["result"]["sha256"] == hashlib.sha256(b"h\nold\n").hexdigest()
+    assert lines[-1]["result"]["csv"]["rows"] == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "expected"),
+    [
+        ("in/empty.bin", b"", {"size": 0, "lines": 0}),
+        ("in/empty.csv", b"", {"size": 0, "lines": 0, "csv": {"header": [], "rows": 0}}),
+        (
+            "in/header-only.csv",
+            b"a,b,c\n",
+            {"size": 6, "lines": 1, "csv": {"header": ["a", "b", "c"], "rows": 0}},
+        ),
+        ("in/no-final-newline.txt", b"one\ntwo", {"size": 7, "lines": 2}),
+        (
+            "in/quoted-newlines.csv",
+            b'k,v\n1,"two\nlines"\n2,x\n',
+            {"lines": 4, "csv": {"header": ["k", "v"], "rows": 2}},
+        ),
+    ],
+)
+def test_manifest_facts(endpoint: str, key: str, body: bytes, expected: dict[str, Any]) -> None:
+    event = put(endpoint, key, body, ContentType="text/plain")
+    code, lines = worker(endpoint, event, OUTPUT_PREFIX="out-facts/")
+    assert code == ExitCode.PROCESSED, lines
+    result = lines[-1]["result"]
+    assert result["sha256"] == hashlib.sha256(body).hexdigest()
+    assert result["content_type"] == "text/plain"
+    for name, value in expected.items():
+        assert result[name] == value, (name, result)
+    if "csv" not in expected:
+        assert "csv" not in result
+
+
+def test_processor_that_raises_writes_nothing(endpoint: str) -> None:
+    event = put(endpoint, "in/boom.csv", b"0123456789abcdef\n")
+    code, lines = worker(
+        endpoint, event, OUTPUT_PREFIX="out-boom/", PROCESSOR="tests.worker_processors:explode"
+    )
+    assert code == ExitCode.FAILED
+    assert "the processor broke halfway" in lines[-1]["error"]
+    assert keys_under(endpoint, "out-boom/") == []
+
+
+def test_custom_processor_outputs_and_rerun_skips(endpoint: str) -> None:
+    body = b"hello world\n" * 1000
+    event = put(endpoint, "in/text.txt", body)
+    code, lines = worker(
+        endpoint, event, OUTPUT_PREFIX="out-custom/", PROCESSOR="tests.worker_processors:upper"
+    )
+    assert code == ExitCode.PROCESSED, lines
+    written = sorted(keys_under(endpoint, "out-custom/"))
+    base = f"out-custom/in/text.txt/{event['S3_ETAG']}/"
+    assert written == [base + "manifest.json", base + "summary.txt", base + "upper.txt"]
+    upper = client(endpoint).get_object(Bucket=BUCKET, Key=base + "upper.txt")["Body"].read()
+    assert upper == body.upper()
+    facts = manifest(endpoint, base + "manifest.json")
+    assert facts["outputs"] == ["summary.txt", "upper.txt"]
+    assert facts["result"] == {"copied": len(body)}
+
+    code, lines = worker(
+        endpoint, event, OUTPUT_PREFIX="out-custom/", PROCESSOR="tests.worker_processors:upper"
+    )
+    assert code == ExitCode.SKIPPED
+    assert lines[-1]["manifest"] == base + "manifest.json"
+    versions = client(endpoint).list_object_versions(Bucket=BUCKET, Prefix="out-custom/")
+    assert len(versions["Versions"]) == 3  # nothing written twice
+
+
+def test_without_output_prefix_nothing_is_written(endpoint: str) -> None:
+    event = put(endpoint, "in/plain.csv", b"a\n1\n")
+    before = len(keys_under(endpoint, ""))
+    code, lines = worker(endpoint, event)
+    assert code == ExitCode.PROCESSED
+    assert lines[-1]["outputs"] == [] and lines[-1]["result"]["csv"]["rows"] == 1
+    assert len(keys_under(endpoint, "")) == before
+
+
+GOOD = {
+    "S3_BUCKET": BUCKET,
+    "S3_KEY": "in/x.csv",
+    "S3_SIZE": "1",
+    "S3_ETAG": "9a0364b9e99bb480dd25e1f0284c8555",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"S3_KEY": ""}, "S3_KEY is not set"),
+        ({"S3_BUCKET": ""}, "S3_BUCKET is not set"),
+        ({"S3_SIZE": "12kb"}, "S3_SIZE must be a whole number"),
+        ({"S3_ETAG": "<etag>"}, "S3_ETAG is not an S3 ETag"),
+        ({"S3_KEY": "k" * 1025}, "S3 keys are at most 1,024"),
+        ({"PROCESSOR": "not a spec"}, "PROCESSOR must look like"),
+        ({"PROCESSOR": "no_such_module:run"}, "cannot import no_such_module"),
+        ({"PROCESSOR": "tests.worker_processors:missing"}, "has no function missing"),
+        ({"PROCESSOR": "tests.worker_processors:not_callable"}, "has no function not_callable"),
+        ({"OUTPUT_PREFIX": "p" * 900}, "OUTPUT_PREFIX is 900 bytes"),
+    ],
+)
+def test_bad_configuration(endpoint: str, change: dict[str, str], message: str) -> None:
+    code, lines = worker(endpoint, {**GOOD, **change})
+    assert code == ExitCode.CONFIG
+    assert len(lines) == 1 and message in lines[0]["error"], lines
+    assert "\n" not in lines[0]["error"]
+
+
+def test_unknown_arguments_are_a_configuration_error(endpoint: str) -> None:
+    code, lines = worker(endpoint, GOOD, "--bogus")
+    assert code == ExitCode.CONFIG and "unknown arguments" in lines[0]["error"]
+
+
+def test_test_mode_echoes_and_sleeps(endpoint: str) -> None:
+    code, lines = worker(endpoint, GOOD, "test", TEST_SLEEP_SECONDS="0")
+    assert code == 0
+    assert lines[0]["event"] == "test-mode" and lines[0]["S3_KEY"] == "in/x.csv"
+
+
+def test_log_lines_carry_the_facts(endpoint: str) -> None:
+    event = put(endpoint, "in/logged.csv", b"a\n")
+    code, lines = worker(endpoint, event, OUTPUT_PREFIX="out-logged/")
+    final = lines[-1]
+    for field in ("bucket", "key", "etag", "version_id", "bytes", "duration_s", "outcome"):
+        assert field in final, field
+    assert final["outcome"] == "processed" and code == 0
+    assert os.path.basename(final["outputs"][0]) == "manifest.json"
+
+
+def test_unreachable_s3_is_a_failure(tmp_path: Path) -> None:
+    event = {**GOOD}
+    code, lines = worker("http://localhost:9", event, AWS_MAX_ATTEMPTS="1")
+    assert code == ExitCode.FAILED
+    assert lines[-1]["error"].startswith("S3: ")
+
+
+class CutStream:
+    """A body that delivers ``limit`` bytes, then fails as a dropped connection does."""
+
+    def __init__(self, body: Any, limit: int) -> None:
+        self._body = body
+        self._left = limit
+
+    def read(self, amount: int = -1) -> bytes:
+        from botocore.exceptions import ResponseStreamingError
+
+        if self._left <= 0:
+            raise ResponseStreamingError(error="Connection broken: IncompleteRead")
+        data: bytes = self._body.read(min(amount, self._left))
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._body.close()
+
+
+class CuttingClient:
+    """The real S3 client of the emulator, whose first ``cuts`` GETs are cut short."""
+
+    def __init__(self, real: Any, cuts: int, limit: int) -> None:
+        self._real = real
+        self.cuts = cuts
+        self.limit = limit
+        self.ranges: list[str | None] = []
+
+    def get_object(self, **kwargs: Any) -> Any:
+        response = self._real.get_object(**kwargs)
+        self.ranges.append(kwargs.get("Range"))
+        if self.cuts:
+            self.cuts -= 1
+            response["Body"] = CutStream(response["Body"], self.limit)
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _run_in_process(
+    endpoint: str, event: dict[str, str], cutting: CuttingClient, monkeypatch: pytest.MonkeyPatch
+) -> ExitCode:
+    from private_s3_worker.run import run
+
+    for name, value in aws_env(endpoint).items():
+        monkeypatch.setenv(name, value)
+    return run(env={**event, "OUTPUT_PREFIX": "out-cut/"}, client=cutting)
+
+
+def test_a_dropped_connection_resumes_where_it_stopped(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    event = put(endpoint, "in/cut.bin", body)
+    cutting = CuttingClient(client(endpoint), cuts=2, limit=1024 * 1024 + 5)
+    assert _run_in_process(endpoint, event, cutting, monkeypatch) == ExitCode.PROCESSED
+    final = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert final["result"]["sha256"] == hashlib.sha256(body).hexdigest()
+    assert cutting.ranges == [None, "bytes=1048581-", "bytes=2097162-"]
+
+
+def test_a_connection_that_keeps_dropping_fails_without_output(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = put(endpoint, "in/always-cut.bin", os.urandom(64 * 1024))
+    cutting = CuttingClient(client(endpoint), cuts=100, limit=1000)
+    assert _run_in_process(endpoint, event, cutting, monkeypatch) == ExitCode.FAILED
+    final = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert "reading the object failed" in final["error"]
+    assert keys_under(endpoint, "out-cut/in/always-cut.bin") == []

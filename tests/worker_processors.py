@@ -1,0 +1,27 @@
+"""PROCESSOR functions the worker tests load by name (``tests.worker_processors:...``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from private_s3_worker import Outputs, SourceObject
+
+
+def upper(source: SourceObject, outputs: Outputs) -> dict[str, Any]:
+    """Streams the object into an upper-cased copy and a small summary."""
+    total = 0
+    with outputs.open("upper.txt", "text/plain") as out:
+        while chunk := source.body.read(65536):
+            out.write(chunk.upper())
+            total += len(chunk)
+    outputs.put("summary.txt", f"{source.key} {total}\n".encode(), "text/plain")
+    return {"copied": total}
+
+
+def explode(source: SourceObject, outputs: Outputs) -> None:
+    """Stages an output, then fails: nothing may reach S3."""
+    outputs.put("partial.txt", source.body.read(10))
+    raise RuntimeError("the processor broke halfway")
+
+
+not_callable = 42

@@ -1,0 +1,70 @@
+"""The worker's inputs, read and checked from the environment."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MAX_KEY_BYTES = 1024
+_ETAG = re.compile(r'^"?[0-9a-fA-F]{32}(-\d+)?"?$')
+_PROCESSOR = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class ConfigError(Exception):
+    """A missing or malformed input; the message is one line naming the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    bucket: str
+    key: str
+    size: int
+    etag: str  # quoted, as S3 compares it
+    version_id: str | None
+    output_prefix: str | None
+    processor: str | None
+
+    @property
+    def etag_hex(self) -> str:
+        return self.etag.strip('"')
+
+
+def from_environment(env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+
+    def required(name: str) -> str:
+        value = env.get(name, "")
+        if not value:
+            raise ConfigError(f"{name} is not set (the rule's input transformer passes it)")
+        return value
+
+    bucket = required("S3_BUCKET")
+    key = required("S3_KEY")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise ConfigError(f"S3_KEY is {len(key.encode())} bytes; S3 keys are at most 1,024")
+    raw_size = required("S3_SIZE")
+    if not raw_size.isdigit():
+        raise ConfigError(f"S3_SIZE must be a whole number of bytes (got {raw_size!r})")
+    etag = required("S3_ETAG")
+    if not _ETAG.match(etag):
+        raise ConfigError(f"S3_ETAG is not an S3 ETag (got {etag!r})")
+    version = env.get("S3_VERSION_ID") or None
+    # An unversioned bucket's events carry no version; EventBridge then leaves the
+    # placeholder text itself, which is not a version.
+    if version == "<versionId>":
+        version = None
+    output_prefix = env.get("OUTPUT_PREFIX") or None
+    processor = env.get("PROCESSOR") or None
+    if processor is not None and not _PROCESSOR.match(processor):
+        raise ConfigError(f"PROCESSOR must look like package.module:function (got {processor!r})")
+    return Config(
+        bucket=bucket,
+        key=key,
+        size=int(raw_size),
+        etag=f'"{etag.strip(chr(34))}"',
+        version_id=version,
+        output_prefix=output_prefix,
+        processor=processor,
+    )

@@ -1,0 +1,22 @@
+"""Exit codes: how ECS task-state events tell operators what happened to an upload."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented in the README ("Exit codes"); never renumber."""
+
+    #: The object was processed and its outputs written.
+    PROCESSED = 0
+    #: This exact object (same ETag) was processed before; nothing was written.
+    SKIPPED = 10
+    #: The object is gone: deleted, or overwritten since the event (ETag/version no longer
+    #: there). Nothing to do for this event; the newer object has its own event.
+    GONE = 11
+    #: Processing failed (the processor raised, or S3 kept failing after retries).
+    #: Nothing was written; the event can be re-driven.
+    FAILED = 70
+    #: Bad configuration: a missing or malformed input, or an unloadable PROCESSOR.
+    CONFIG = 78
