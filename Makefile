@@ -33,8 +33,8 @@ $(TOOLS_STAMP): requirements-tools.txt
 venv: $(STAMP) $(TOOLS_STAMP)
 
 lint: $(STAMP) $(TOOLS_STAMP)
-	$(BIN)/ruff check macros cli worker tests template.py
-	$(BIN)/ruff format --check macros cli worker tests template.py
+	$(BIN)/ruff check macros cli worker bench tests template.py
+	$(BIN)/ruff format --check macros cli worker bench tests template.py
 	$(BIN)/mypy macros/private_s3_processor cli/private_s3_processor_cli worker/private_s3_worker template.py
 	$(TOOLS_VENV)/bin/hadolint worker/Dockerfile
 

@@ -7,7 +7,6 @@ import io
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from private_s3_worker.api import MAX_OUTPUT_NAME_BYTES
 from private_s3_worker.keys import MANIFEST, output_base
 from private_s3_worker.manifest import CsvCounter
