@@ -167,6 +167,26 @@ def test_processor_that_raises_writes_nothing(endpoint: str) -> None:
     assert keys_under(endpoint, "out-boom/") == []
 
 
+@pytest.mark.parametrize(
+    ("processor", "message"),
+    [
+        ("returns_list", "processor returned a list, not a map"),
+        ("returns_set", "processor returned a result that is not JSON"),
+    ],
+)
+def test_processor_result_must_be_a_json_map(endpoint: str, processor: str, message: str) -> None:
+    event = put(endpoint, f"in/{processor}.txt", b"data\n")
+    code, lines = worker(
+        endpoint,
+        event,
+        OUTPUT_PREFIX=f"out-{processor}/",
+        PROCESSOR=f"tests.worker_processors:{processor}",
+    )
+    assert code == ExitCode.FAILED
+    assert message in lines[-1]["error"], lines[-1]
+    assert keys_under(endpoint, f"out-{processor}/") == []
+
+
 def test_custom_processor_outputs_and_rerun_skips(endpoint: str) -> None:
     body = b"hello world\n" * 1000
     event = put(endpoint, "in/text.txt", body)

@@ -25,3 +25,12 @@ def explode(source: SourceObject, outputs: Outputs) -> None:
 
 
 not_callable = 42
+
+
+def returns_list(source: SourceObject, outputs: Outputs) -> Any:
+    outputs.put("x.txt", b"x")
+    return [1, 2, 3]
+
+
+def returns_set(source: SourceObject, outputs: Outputs) -> Any:
+    return {"values": {1, 2}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -13,11 +14,11 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import log
-from .api import Outputs, Processor
+from .api import Outputs, Processor, SourceObject
 from .config import Config, ConfigError, from_environment
 from .exitcodes import ExitCode
 from .keys import MANIFEST, output_base
-from .source import Gone, StreamError, open_source
+from .source import Gone, StreamError, key_listed, open_source
 
 DEFAULT_PROCESSOR = "private_s3_worker.manifest:describe"
 
@@ -77,13 +78,14 @@ def run(env: Mapping[str, str] | None = None, client: Any = None) -> ExitCode:
         base = output_base(cfg.output_prefix, cfg.key, cfg.etag_hex) if cfg.output_prefix else None
     except ConfigError as exc:
         return finish(ExitCode.CONFIG, error=str(exc))
-    client = client or s3_client()
     try:
-        return _process(client, cfg, processor, base, facts, finish)
+        return _process(client or s3_client(), cfg, processor, base, facts, finish)
     except Gone as exc:
         return finish(ExitCode.GONE, error=str(exc))
     except (ClientError, BotoCoreError, StreamError) as exc:
         return finish(ExitCode.FAILED, error=f"S3: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # the exit code must stay one of the documented ones
+        return finish(ExitCode.FAILED, error=f"worker: {type(exc).__name__}: {exc}")
 
 
 def _process(
@@ -94,18 +96,23 @@ def _process(
     facts: dict[str, Any],
     finish: Callable[..., ExitCode],
 ) -> ExitCode:
+    def done(at: str | None) -> bool:
+        return at is not None and key_listed(client, cfg.bucket, at + MANIFEST)
+
     # Checked before the GET too, so a re-delivered event does not start a download.
-    if base is not None and _exists(client, cfg.bucket, base + MANIFEST):
-        return finish(ExitCode.SKIPPED, manifest=base + MANIFEST)
+    if done(base):
+        return finish(ExitCode.SKIPPED, manifest=f"{base}{MANIFEST}")
     source, form = open_source(client, cfg)
     facts["key_form"] = form
     if form != "as-given":
         facts["resolved_key"] = source.key
         # The outputs belong to the object actually read.
-        base = output_base(cfg.output_prefix or "", source.key, cfg.etag_hex) if base else None
-        if base is not None and _exists(client, cfg.bucket, base + MANIFEST):
+        base = (
+            output_base(cfg.output_prefix, source.key, cfg.etag_hex) if cfg.output_prefix else None
+        )
+        if done(base):
             source.body.close()
-            return finish(ExitCode.SKIPPED, manifest=base + MANIFEST)
+            return finish(ExitCode.SKIPPED, manifest=f"{base}{MANIFEST}")
     log.emit("fetching", **facts, size=source.size)
     outputs = Outputs(enabled=base is not None)
     try:
@@ -113,46 +120,51 @@ def _process(
             result = processor(source, outputs)
         except (Gone, StreamError, ClientError, BotoCoreError):
             raise
-        except Exception as exc:
-            return finish(
-                ExitCode.FAILED, error=f"processor: {type(exc).__name__}: {exc}", outputs_written=0
-            )
+        except Exception as exc:  # the user's code: any failure is reported, nothing written
+            return finish(ExitCode.FAILED, error=f"processor: {type(exc).__name__}: {exc}")
         finally:
             source.body.close()
-        manifest = {
-            "source": {
-                "bucket": source.bucket,
-                "key": source.key,
-                "etag": source.etag.strip('"'),
-                "version_id": source.version_id,
-                "size": source.size,
-            },
-            "processor": cfg.processor or DEFAULT_PROCESSOR,
-            "result": dict(result or {}),
-            "outputs": sorted(outputs.staged),
-        }
+        try:
+            manifest = _manifest(cfg, source, result, outputs)
+        except (TypeError, ValueError) as exc:
+            return finish(ExitCode.FAILED, error=f"processor returned {exc}")
         written = _publish(client, cfg.bucket, base, outputs, manifest) if base else []
         return finish(
-            ExitCode.PROCESSED, bytes=source.size, outputs=written, result=manifest["result"]
+            ExitCode.PROCESSED,
+            bytes=source.size,
+            outputs=written,
+            result=json.loads(manifest)["result"],
         )
     finally:
         outputs.close()
 
 
-def _exists(client: Any, bucket: str, key: str) -> bool:
-    # ListObjectsV2, not HeadObject: the task role may list its output prefix, not read it.
-    answer = client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
-    return any(item.get("Key") == key for item in answer.get("Contents", []))
+def _manifest(cfg: Config, source: SourceObject, result: Any, outputs: Outputs) -> bytes:
+    """The manifest as JSON; a result that is not a JSON map is the processor's error."""
+    if result is not None and not isinstance(result, Mapping):
+        raise TypeError(f"a {type(result).__name__}, not a map (or None)")
+    manifest = {
+        "source": {
+            "bucket": source.bucket,
+            "key": source.key,
+            "etag": source.etag.strip('"'),
+            "version_id": source.version_id,
+            "size": source.size,
+        },
+        "processor": cfg.processor or DEFAULT_PROCESSOR,
+        "result": dict(result or {}),
+        "outputs": sorted(outputs.staged),
+    }
+    try:
+        return json.dumps(manifest, indent=2, ensure_ascii=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"a result that is not JSON: {exc}") from exc
 
 
-def _publish(
-    client: Any, bucket: str, base: str, outputs: Outputs, manifest: dict[str, Any]
-) -> list[str]:
+def _publish(client: Any, bucket: str, base: str, outputs: Outputs, manifest: bytes) -> list[str]:
     """Each output is one PUT (or one multipart upload), so it exists whole or not at all;
     the manifest goes last and marks the set complete: a run that died before it is
     redone, overwriting the same keys."""
-    import json
-
     written = []
     for name, staged in sorted(outputs.staged.items()):
         client.upload_fileobj(
@@ -163,7 +175,7 @@ def _publish(
         Bucket=bucket,
         Key=base + MANIFEST,
         ContentType="application/json",
-        Body=json.dumps(manifest, indent=2, ensure_ascii=False).encode(),
+        Body=manifest,
     )
     written.append(base + MANIFEST)
     return written

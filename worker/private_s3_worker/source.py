@@ -67,7 +67,7 @@ def open_source(client: Any, cfg: Config) -> tuple[SourceObject, str]:
             if code in NOT_FOUND or code in CHANGED:
                 outcomes.append(f"{form}: {code}")
                 continue
-            if code in DENIED and not _listed(client, cfg.bucket, key):
+            if code in DENIED and not key_listed(client, cfg.bucket, key):
                 # Without s3:ListBucket on the key, S3 answers 403 for a missing object.
                 outcomes.append(f"{form}: not listed")
                 continue
@@ -95,7 +95,10 @@ def open_source(client: Any, cfg: Config) -> tuple[SourceObject, str]:
     )
 
 
-def _listed(client: Any, bucket: str, key: str) -> bool:
+def key_listed(client: Any, bucket: str, key: str) -> bool:
+    """Whether ``key`` exists, by listing: the task role may list its prefixes, which
+    tells "missing" from "denied", and "already done" in the output prefix, which it may
+    not read."""
     answer = client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
     return any(item.get("Key") == key for item in answer.get("Contents", []))
 
