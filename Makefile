@@ -65,11 +65,11 @@ bundle: build
 	cd build/sam/MacroFunction && zip -qr9 ../../macro-bundle.zip . -x '*__pycache__*'
 	@ls -l build/macro-bundle.zip | awk '{print "build/macro-bundle.zip: " $$5 " bytes"}'
 
+# The main job on the embedded emulator: build/, then the example stack in a moto
+# server, the bundled samples uploaded, each event played through rule -> task -> worker.
 demo: $(STAMP)
-	@echo "Expanding examples/invoices.yaml (the local emulator flow arrives with the local-run issue):"
-	$(BIN)/private-s3-processor expand examples/invoices.yaml -o /dev/null --s3-prefix-list-id pl-00000000
-	$(BIN)/private-s3-processor expand examples/invoices.yaml --s3-prefix-list-id pl-00000000 \
-	  | $(PY) -c 'import json,sys; t=json.load(sys.stdin); [print(f"  {k:<42} {v[\"Type\"]}") for k,v in t["Resources"].items()]; print(f"{len(t[\"Resources\"])} resources")'
+	$(PY) template.py > /dev/null
+	$(BIN)/private-s3-processor local build/example.yaml --upload examples/samples
 
 # Figures into BENCHMARKS.md (each section names its command): the worker on 1 MB,
 # 100 MB and 1 GB objects against a bare get_object loop, same emulator, same run.

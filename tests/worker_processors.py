@@ -34,3 +34,11 @@ def returns_list(source: SourceObject, outputs: Outputs) -> Any:
 
 def returns_set(source: SourceObject, outputs: Outputs) -> Any:
     return {"values": {1, 2}}
+
+
+def echo_environment(source: SourceObject, outputs: Outputs) -> dict[str, Any]:
+    """Records the S3_* variables the task received (the rule's overrides)."""
+    import os
+
+    source.body.read()
+    return {name: value for name, value in os.environ.items() if name.startswith("S3_")}

@@ -65,3 +65,12 @@ def aws_env(endpoint: str) -> dict[str, str]:
     env["AWS_ENDPOINT_URL"] = endpoint
     env["SAM_CLI_TELEMETRY"] = "0"
     return env
+
+
+def is_emulator(endpoint: str) -> bool:
+    """Whether a moto server answers at ``endpoint``."""
+    try:
+        urllib.request.urlopen(f"{endpoint.rstrip('/')}/moto-api/", timeout=2).close()
+    except OSError:
+        return False
+    return True

@@ -76,6 +76,52 @@ def parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a template parameter value (repeatable)",
     )
+    loc = sub.add_parser(
+        "local",
+        help="run the whole flow on a local AWS emulator (moto)",
+        description="Expands TEMPLATE, creates it as a stack in a moto server, uploads files, "
+        "and plays each S3 event through the processors' rules, InputTransformers "
+        "and RunTask, running the worker as a local process.",
+    )
+    loc.add_argument(
+        "template",
+        nargs="?",
+        default="build/example.yaml",
+        help="template using the transform (default: build/example.yaml)",
+    )
+    loc.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="a template parameter value (repeatable)",
+    )
+    loc.add_argument(
+        "--processor",
+        metavar="LOGICAL_ID",
+        help="whose bucket receives the uploads (needed with several processors)",
+    )
+    loc.add_argument(
+        "--upload",
+        action="append",
+        default=[],
+        metavar="PATH[=KEY]",
+        help="upload a file (key: KEY, or its name) or a folder (keys: relative "
+        "paths, under KEY/ if given); repeatable",
+    )
+    loc.add_argument("--watch", metavar="DIR", help="upload new files of DIR as they appear")
+    loc.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per upload on stdout instead of the table",
+    )
+    loc.add_argument("--endpoint-url", help="use this running moto server instead of starting one")
+    loc.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the emulator up at the end (prints its endpoint)",
+    )
     return top
 
 
@@ -85,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _expand(args)
     if args.command == "diagram":
         return _diagram(args)
+    if args.command == "local":
+        from .local_command import run_local
+
+        return run_local(args)
     return 2  # pragma: no cover - argparse enforces the choices
 
 

@@ -1,0 +1,673 @@
+"""``private-s3-processor local``: the whole flow on one machine, on the moto server.
+
+S3 upload -> S3's EventBridge event -> each processor's rule pattern -> the rule
+target's InputTransformer -> ECS RunTask -> the worker as a local process.
+
+The template is expanded by the macro's own code and created as a stack in the
+emulator. Where moto falls short of AWS (SPEC §5) the flow works around it with
+ordinary AWS API calls and says so in DESIGN.md; it never invents a result:
+
+- a bucket's notification and versioning settings from CloudFormation are ignored:
+  both are set on each processor's bucket with the S3 API, as the template says;
+- its task definitions lose cpu, memory and network mode, its rule targets their
+  network configuration, and its RunTask wants a container-level memory and VPC DNS
+  hostnames: the task definition is registered again from the template, the network
+  configuration comes from the template, and DNS hostnames are set on the VPC;
+- moto delivers S3 events to rules but does not run ECS targets (one raising stops
+  the delivery to later rules) nor apply InputTransformers to S3 events: a "tap"
+  rule, created before the stack so it is evaluated first, copies every S3 event to
+  an SQS queue, and this module plays the rules' targets from there: the pattern as
+  stored in the emulator, the target's InputTransformer as stored, then ``RunTask``;
+- moto names the event's ETag field ``eTag`` where AWS documents ``etag``: the event
+  is put in the documented shape before the transformer reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.events.models import EventPattern
+from private_s3_processor import Context, ec2_prefix_list, expand
+from private_s3_processor.intrinsics import parameter_values
+from private_s3_processor.rules import MAX_OVERRIDES_CHARS, TYPE_NAME
+
+from .emulator import CREDENTIALS, aws_env, is_emulator, moto_server
+from .templates import DEFAULT_ACCOUNT, load_template, split_transforms
+
+REGION = CREDENTIALS["AWS_REGION"]
+STACK = "private-s3-local"
+TAP = "private-s3-local-tap"
+EVENT_WAIT_S = 10.0
+
+
+class LocalError(Exception):
+    """A problem the user can fix; the message is printed as is, exit status 1."""
+
+
+@dataclass
+class Processor:
+    """One processor as deployed in the emulator."""
+
+    logical_id: str
+    bucket: str
+    rule_arn: str
+    pattern: str
+    target: dict[str, Any]
+    cluster: str
+    task_definition: str
+    dead_letter_queue: str
+    container: dict[str, Any]
+    network: dict[str, Any]
+
+
+@dataclass
+class Row:
+    """What happened to one upload (or one object a worker wrote)."""
+
+    key: str
+    bucket: str
+    processor: str | None = None
+    exit_code: int | None = None
+    outputs: list[str] = field(default_factory=list)
+    status: str = "waiting for event"
+    duration_s: float | None = None
+    overrides: dict[str, Any] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "processor": self.processor,
+            "exit_code": self.exit_code,
+            "outputs": self.outputs,
+            "status": self.status,
+            "duration_s": self.duration_s,
+        }
+
+
+def clients(endpoint: str) -> dict[str, Any]:
+    env = aws_env(endpoint)
+    session = boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
+        region_name=REGION,
+    )
+    return {
+        name: session.client(name, endpoint_url=endpoint)
+        for name in ("s3", "sqs", "events", "cloudformation", "ecs", "ec2")
+    }
+
+
+@contextmanager
+def emulator(endpoint_url: str | None, log: Path) -> Iterator[str]:
+    """The emulator at ``endpoint_url``, or a new moto server on a free loopback port."""
+    if endpoint_url:
+        if not is_emulator(endpoint_url):
+            raise LocalError(
+                f"no moto server answers at {endpoint_url} (is it running, and is that its port?)"
+            )
+        yield endpoint_url
+        return
+    try:
+        with moto_server(log) as url:
+            yield url
+    except RuntimeError as exc:
+        raise LocalError(str(exc)) from exc
+
+
+# --- the template, in the emulator ------------------------------------------------------
+
+
+def expand_for_emulator(
+    path: Path, given: Mapping[str, str], aws: Mapping[str, Any], note: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Expand like the macro does in the emulator's region: the S3 prefix list comes from
+    the emulator's EC2. Returns the processed template and the parameter values."""
+    if not path.exists():
+        raise LocalError(
+            f"template {path} not found"
+            + (
+                " (run `make build`, or give a TEMPLATE)"
+                if path == Path("build/example.yaml")
+                else ""
+            )
+        )
+    template = load_template(path)
+    fragment, later = split_transforms(template)
+    if later:
+        raise LocalError(
+            f"{path} also uses the transform(s) {', '.join(map(str, later))}, "
+            "which the emulator cannot run"
+        )
+    resources = fragment.get("Resources") or {}
+    if not any(isinstance(r, dict) and r.get("Type") == TYPE_NAME for r in resources.values()):
+        raise LocalError(f"{path} has no resource of Type: {TYPE_NAME}")
+    values = parameter_values(fragment, given)
+    for name, stand_in in _image_stand_ins(fragment, values).items():
+        values[name] = stand_in
+        note(
+            f"parameter {name} (a processor's Image) has no value: the local flow runs the "
+            f"project's worker, not the image; using {stand_in}"
+        )
+    missing = [n for n in fragment.get("Parameters", {}) if n not in values]
+    if missing:
+        raise LocalError(
+            "parameters without a value: " + ", ".join(missing) + " (give --parameter NAME=VALUE)"
+        )
+    lookup = ec2_prefix_list(lambda region: aws["ec2"])
+    context = Context(
+        region=REGION, account_id=DEFAULT_ACCOUNT, s3_prefix_list=lookup, parameters=values
+    )
+    return expand(fragment, context), values
+
+
+def _image_stand_ins(fragment: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, str]:
+    stand_ins = {}
+    for resource in (fragment.get("Resources") or {}).values():
+        if not isinstance(resource, dict) or resource.get("Type") != TYPE_NAME:
+            continue
+        image = (resource.get("Properties") or {}).get("Image")
+        if isinstance(image, dict) and set(image) == {"Ref"} and image["Ref"] not in values:
+            stand_ins[image["Ref"]] = (
+                f"{DEFAULT_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/private-s3-worker:local"
+            )
+    return stand_ins
+
+
+def create_tap(aws: Mapping[str, Any]) -> str:
+    """A rule copying every S3 event to a queue. Created before the stack's rules: moto
+    evaluates rules in creation order and stops at an ECS target that raises."""
+    queue = aws["sqs"].create_queue(QueueName=TAP)["QueueUrl"]
+    arn = aws["sqs"].get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    aws["events"].put_rule(Name=TAP, EventPattern=json.dumps({"source": ["aws.s3"]}))
+    aws["events"].put_targets(
+        Rule=TAP, Targets=[{"Id": "tap", "Arn": arn["Attributes"]["QueueArn"]}]
+    )
+    return str(queue)
+
+
+def create_stack(
+    aws: Mapping[str, Any], template: dict[str, Any], values: Mapping[str, Any], stack: str
+) -> dict[str, str]:
+    """Create the expanded template as a stack; returns logical ID -> physical ID."""
+    declared = template.get("Parameters", {})
+    parameters = [
+        {"ParameterKey": k, "ParameterValue": ",".join(v) if isinstance(v, list) else str(v)}
+        for k, v in values.items()
+        if k in declared
+    ]
+    cfn = aws["cloudformation"]
+    cfn.create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(template),
+        Parameters=parameters,
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    status = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    if status["StackStatus"] != "CREATE_COMPLETE":
+        raise LocalError(
+            f"the emulator could not create the stack: {status['StackStatus']} "
+            f"{status.get('StackStatusReason', '')}"
+        )
+    resources = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+    physical = {
+        r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+        for r in resources
+        if "LogicalResourceId" in r
+    }
+    for logical, resource in template["Resources"].items():
+        # moto's CloudFormation leaves a VPC's DNS hostnames off; the template turns them
+        # on (and moto's RunTask needs them to name the task's network interface).
+        if resource["Type"] == "AWS::EC2::VPC" and resource["Properties"].get("EnableDnsHostnames"):
+            aws["ec2"].modify_vpc_attribute(
+                VpcId=physical[logical], EnableDnsHostnames={"Value": True}
+            )
+    return physical
+
+
+def processors_of(
+    template: dict[str, Any],
+    physical: Mapping[str, str],
+    aws: Mapping[str, Any],
+    values: Mapping[str, Any],
+) -> dict[str, Processor]:
+    """Each processor's deployed parts, read back from the emulator."""
+    found = {}
+    for logical, resource in template["Resources"].items():
+        own = (resource.get("Metadata") or {}).get("PrivateS3Processor")
+        if resource["Type"] != "AWS::S3::Bucket" or not own:
+            continue
+        name = own["Processor"]
+        bucket = physical[logical]
+        # Bucket notifications in the template are ignored by moto's CloudFormation.
+        versioning = resource["Properties"].get("VersioningConfiguration", {})
+        if versioning.get("Status") == "Enabled":
+            # So is the template's versioning.
+            aws["s3"].put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+        aws["s3"].put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
+        rule_name = _rule_name(physical[f"{name}Rule"])
+        rule = aws["events"].describe_rule(Name=rule_name)
+        targets = aws["events"].list_targets_by_rule(Rule=rule_name)["Targets"]
+        task_definition = physical[f"{name}TaskDefinition"]
+        described = aws["ecs"].describe_task_definition(taskDefinition=task_definition)
+        declared = template["Resources"][f"{name}TaskDefinition"]
+        container = _container(declared, described["taskDefinition"])
+        registered = _complete_task_definition(
+            aws, declared, described["taskDefinition"], container
+        )
+        written_target = template["Resources"][f"{name}Rule"]["Properties"]["Targets"][0]
+        vpc = written_target["EcsParameters"]["NetworkConfiguration"]["AwsVpcConfiguration"]
+        # moto drops a rule target's NetworkConfiguration: it comes from the template.
+        network = {
+            "awsvpcConfiguration": {
+                "subnets": _resolve(vpc["Subnets"], physical, values),
+                "securityGroups": _resolve(vpc["SecurityGroups"], physical, values),
+                "assignPublicIp": vpc["AssignPublicIp"],
+            }
+        }
+        found[name] = Processor(
+            logical_id=name,
+            bucket=bucket,
+            rule_arn=rule["Arn"],
+            pattern=rule["EventPattern"],
+            target=targets[0],
+            cluster=physical["PrivateS3Cluster"],
+            task_definition=registered,
+            dead_letter_queue=physical[f"{name}DeadLetterQueue"],
+            container=container,
+            network=network,
+        )
+    return found
+
+
+def _complete_task_definition(
+    aws: Mapping[str, Any],
+    declared: dict[str, Any],
+    stored: dict[str, Any],
+    container: dict[str, Any],
+) -> str:
+    """A revision of the stack's task definition family as the template wrote it.
+
+    moto's CloudFormation drops the task definition's cpu, memory and network mode, and
+    its RunTask needs a container-level memory that Fargate does not: the same family is
+    registered again from the template, with the container's memory equal to the task's.
+    """
+    props = declared["Properties"]
+    written = props["ContainerDefinitions"][0]
+    definition: dict[str, Any] = {
+        "name": "worker",
+        "image": str(
+            stored.get("containerDefinitions", [{}])[0].get("image", written.get("Image"))
+        ),
+        "essential": True,
+        "memory": int(props["Memory"]),
+        "environment": [{"name": k, "value": v} for k, v in container["environment"].items()],
+    }
+    if container.get("entryPoint"):
+        definition["entryPoint"] = container["entryPoint"]
+    if container.get("command"):
+        definition["command"] = container["command"]
+    answer = aws["ecs"].register_task_definition(
+        family=stored["family"],
+        networkMode=props["NetworkMode"],
+        requiresCompatibilities=props["RequiresCompatibilities"],
+        cpu=props["Cpu"],
+        memory=props["Memory"],
+        containerDefinitions=[definition],
+    )
+    return str(answer["taskDefinition"]["taskDefinitionArn"])
+
+
+def _resolve(value: Any, physical: Mapping[str, str], values: Mapping[str, Any]) -> Any:
+    """Ref and GetAtt (of a security group's ID) as CloudFormation resolved them."""
+    if isinstance(value, list):
+        flat: list[Any] = []
+        for item in value:
+            resolved = _resolve(item, physical, values)
+            flat += resolved if isinstance(resolved, list) else [resolved]
+        return flat
+    if isinstance(value, dict) and "Ref" in value:
+        name = value["Ref"]
+        return physical.get(name, values.get(name))
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return physical[value["Fn::GetAtt"][0]]
+    return value
+
+
+def _rule_name(physical_id: str) -> str:
+    return physical_id.rsplit("/", 1)[-1] if physical_id.startswith("arn:") else physical_id
+
+
+def _container(declared: dict[str, Any], described: dict[str, Any]) -> dict[str, Any]:
+    """The ``worker`` container: as the emulator stored it, completed from the template
+    where moto drops fields (its task definitions from a stack lose some)."""
+    stored: dict[str, Any] = next(
+        (c for c in described.get("containerDefinitions", []) if c.get("name") == "worker"), {}
+    )
+    written = declared["Properties"]["ContainerDefinitions"][0]
+    environment = stored.get("environment") or [
+        {"name": e["Name"], "value": e["Value"]} for e in written.get("Environment", [])
+    ]
+    return {
+        "environment": {e["name"]: str(e["value"]) for e in environment},
+        "entryPoint": stored.get("entryPoint") or written.get("EntryPoint"),
+        "command": stored.get("command") or written.get("Command"),
+    }
+
+
+# --- EventBridge -> ECS, played the way AWS documents it -------------------------------
+
+
+def documented_shape(event: dict[str, Any]) -> dict[str, Any]:
+    """moto writes ``detail.object.eTag``; AWS's S3 events carry ``etag``."""
+    obj = event.get("detail", {}).get("object", {})
+    if "eTag" in obj and "etag" not in obj:
+        obj["etag"] = obj.pop("eTag")
+    return event
+
+
+_MISSING = object()
+
+
+def json_path(event: Any, path: str) -> Any:
+    """The value at a simple JSONPath (``$.detail.object.key``), or _MISSING."""
+    node = event
+    for part in path.removeprefix("$.").split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def apply_input_transformer(transformer: Mapping[str, Any], event: dict[str, Any]) -> str:
+    """The target input EventBridge builds: each ``<var>`` replaced by the raw value at its
+    path. Strings are not JSON-escaped (the documented behaviour that makes a key with
+    ``"`` or ``\\`` invalid input); a path missing from the event leaves ``<var>``."""
+    text = str(transformer["InputTemplate"])
+    for var, path in (transformer.get("InputPathsMap") or {}).items():
+        value = json_path(event, str(path))
+        if value is _MISSING:
+            continue
+        raw = value if isinstance(value, str) else json.dumps(value)
+        text = text.replace(f"<{var}>", raw)
+    return text
+
+
+def overrides_problem(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The parsed overrides, or why ECS/EventBridge would refuse them."""
+    if len(text) > MAX_OVERRIDES_CHARS:
+        return None, f"overrides are {len(text)} characters; ECS allows {MAX_OVERRIDES_CHARS}"
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"the InputTransformer produced invalid JSON ({exc})"
+    if not isinstance(parsed, dict):
+        return None, "the InputTransformer did not produce an object"
+    return parsed, None
+
+
+def dead_letter(aws: Mapping[str, Any], p: Processor, event: dict[str, Any], error: str) -> None:
+    """What EventBridge does with a target it cannot invoke: the event, with the error in
+    message attributes, to the target's dead-letter queue."""
+    attributes = {
+        "ERROR_CODE": "InvalidInput",
+        "ERROR_MESSAGE": error[:1000],
+        "RULE_ARN": p.rule_arn,
+        "TARGET_ARN": p.target["Arn"],
+    }
+    aws["sqs"].send_message(
+        QueueUrl=p.dead_letter_queue,
+        MessageBody=json.dumps(event),
+        MessageAttributes={
+            k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+        },
+    )
+
+
+def worker_command(p: Processor) -> list[str]:
+    """What the container runs, locally: the test block as written, or the worker."""
+    entry = p.container.get("entryPoint") or []
+    if entry[:2] == ["sh", "-c"]:
+        return ["sh", "-c", *(p.container.get("command") or [])]
+    # The image's entrypoint is the project's worker; locally it runs from this checkout.
+    return [sys.executable, "-m", "private_s3_worker"]
+
+
+def run_worker(endpoint: str, p: Processor, row: Row, cwd: Path) -> None:
+    """One task: the container's environment, then the overrides, then the emulator."""
+    env = {**aws_env(endpoint), **p.container["environment"]}
+    env.setdefault("TEST_SLEEP_SECONDS", "0")  # the test block sleeps 60 s by default
+    assert row.overrides is not None
+    for override in row.overrides.get("containerOverrides", []):
+        if override.get("name") == "worker":
+            env.update({e["name"]: str(e["value"]) for e in override.get("environment", [])})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH", "")]))
+    row.environment = {k: v for k, v in env.items() if k.startswith("S3_")}
+    start = time.monotonic()
+    run = subprocess.run(
+        worker_command(p),
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
+    row.duration_s = round(time.monotonic() - start, 3)
+    row.exit_code = run.returncode
+    last = _last_json(run.stdout)
+    row.outputs = list(last.get("outputs", [])) if last else []
+    row.status = str(last.get("outcome", "exited")) if last else "exited"
+    if run.returncode != 0 and not last:
+        row.status = f"exited {run.returncode}: {run.stderr.strip()[-200:]}"
+
+
+def _last_json(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+# --- the session -------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """The stack in the emulator, the tap, and the rows of what happened."""
+
+    endpoint: str
+    aws: dict[str, Any]
+    processors: dict[str, Processor]
+    tap: str
+    cwd: Path
+    progress: Callable[[str], None]
+    concurrency: int = 2
+    rows: dict[tuple[str, str, str], Row] = field(default_factory=dict)
+    order: list[tuple[str, str, str]] = field(default_factory=list)
+    retriggered: list[Row] = field(default_factory=list)
+    pending: list[Future[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        self._by_bucket = {p.bucket: p for p in self.processors.values()}
+
+    def upload(self, path: Path, key: str, processor: Processor) -> None:
+        answer = self.aws["s3"].put_object(Bucket=processor.bucket, Key=key, Body=path.read_bytes())
+        ident = (processor.bucket, key, answer["ETag"].strip('"'))
+        self.rows[ident] = Row(key=key, bucket=processor.bucket)
+        self.order.append(ident)
+        self.progress(f"uploaded {key}")
+
+    def dispatch(self, wait_s: float = 0.0) -> int:
+        """Take the S3 events waiting on the tap and play them; returns how many."""
+        handled = 0
+        deadline = time.monotonic() + wait_s
+        while True:
+            answer = self.aws["sqs"].receive_message(
+                QueueUrl=self.tap, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            )
+            messages = answer.get("Messages", [])
+            for message in messages:
+                self._play(documented_shape(json.loads(message["Body"])))
+                self.aws["sqs"].delete_message(
+                    QueueUrl=self.tap, ReceiptHandle=message["ReceiptHandle"]
+                )
+                handled += 1
+            if not messages:
+                if time.monotonic() >= deadline:
+                    return handled
+                time.sleep(0.05)
+
+    def _play(self, event: dict[str, Any]) -> None:
+        if event.get("detail-type") != "Object Created":
+            return  # e.g. moto's "Object Tags Added" after every put: no rule matches it
+        obj = event["detail"]["object"]
+        bucket = event["detail"]["bucket"]["name"]
+        ident = (bucket, obj["key"], str(obj.get("etag", "")))
+        row = self.rows.get(ident)
+        if row is None:  # an object a worker wrote
+            row = Row(key=obj["key"], bucket=bucket, status="output")
+        row.status = "no match"
+        for p in self.processors.values():
+            if not EventPattern.load(p.pattern).matches_event(event):  # type: ignore[arg-type]
+                continue
+            row.processor = p.logical_id
+            if ident not in self.rows:
+                self.retriggered.append(row)
+            text = apply_input_transformer(p.target["InputTransformer"], event)
+            overrides, problem = overrides_problem(text)
+            if problem is not None:
+                dead_letter(self.aws, p, event, problem)
+                row.status = "dead-lettered"
+                self.progress(f"{row.key}: {problem}; event sent to {p.logical_id}'s DLQ")
+                continue
+            row.overrides = overrides
+            self.aws["ecs"].run_task(
+                cluster=p.cluster,
+                taskDefinition=p.task_definition,
+                launchType="FARGATE",
+                overrides=overrides,
+                count=1,
+                startedBy="private-s3-local",
+                networkConfiguration=p.network,
+            )
+            row.status = "running"
+            self.progress(f"{row.key}: rule {p.logical_id} matched, task started")
+            self.pending.append(self._pool.submit(self._task, p, row))
+
+    def _task(self, p: Processor, row: Row) -> None:
+        run_worker(self.endpoint, p, row, self.cwd)
+        self.progress(f"{row.key}: worker exited {row.exit_code} ({row.status})")
+
+    def settle(self) -> None:
+        """Wait for the running tasks and the events their outputs cause, until quiet."""
+        while True:
+            self.dispatch(wait_s=0.2)
+            running = [f for f in self.pending if not f.done()]
+            if not running:
+                if not self.dispatch(wait_s=0.3):
+                    break
+                continue
+            running[0].result()
+        for future in self.pending:
+            future.result()  # re-raise anything that went wrong in a task thread
+        for row in self.rows.values():
+            if row.status == "waiting for event":
+                row.status = "no event (the emulator did not emit one)"
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def results(self) -> list[Row]:
+        return [self.rows[i] for i in self.order]
+
+
+def deploy(
+    endpoint: str,
+    template: Path,
+    given: Mapping[str, str],
+    progress: Callable[[str], None],
+    concurrency: int = 2,
+) -> Session:
+    """Expand ``template``, create it as a new stack in the emulator, and return the
+    session that uploads to it and plays its events."""
+    aws = clients(endpoint)
+    expanded, values = expand_for_emulator(template, given, aws, progress)
+    tap = tap_queue(aws)
+    stack = f"{STACK}-{time.time_ns() // 1_000_000}"
+    physical = create_stack(aws, expanded, values, stack)
+    processors = processors_of(expanded, physical, aws, values)
+    progress(
+        f"stack {stack}: {len(physical)} resources; processors "
+        + ", ".join(f"{p.logical_id} (bucket {p.bucket})" for p in processors.values())
+    )
+    return Session(endpoint, aws, processors, tap, Path.cwd(), progress, concurrency)
+
+
+def tap_queue(aws: Mapping[str, Any]) -> str:
+    """The tap of an emulator, created on first use (before any stack's rules)."""
+    rules = aws["events"].list_rules(NamePrefix=TAP)["Rules"]
+    if any(r["Name"] == TAP for r in rules):
+        return str(aws["sqs"].get_queue_url(QueueName=TAP)["QueueUrl"])
+    return create_tap(aws)
+
+
+def table(rows: list[Row]) -> str:
+    headers = ("key", "processor", "exit", "outputs", "duration", "status")
+    lines = [
+        [
+            r.key,
+            r.processor or "no match",
+            "" if r.exit_code is None else str(r.exit_code),
+            str(len(r.outputs)),
+            "" if r.duration_s is None else f"{r.duration_s:.2f}s",
+            r.status,
+        ]
+        for r in rows
+    ]
+    widths = [
+        max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
+        for i, h in enumerate(headers)
+    ]
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    return "\n".join(out) + "\n"
+
+
+def uploads(specs: list[str]) -> list[tuple[Path, str]]:
+    """``PATH[=KEY]`` -> (file, key); a folder gives its files, keyed by relative path."""
+    found: list[tuple[Path, str]] = []
+    for spec in specs:
+        path_text, sep, key = spec.partition("=")
+        path = Path(path_text)
+        if not path.exists():
+            raise LocalError(f"--upload {spec}: {path} does not exist")
+        if path.is_dir():
+            prefix = key.rstrip("/") + "/" if sep and key else ""
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                found.append((file, prefix + file.relative_to(path).as_posix()))
+        else:
+            found.append((path, key if sep and key else path.name))
+    return found

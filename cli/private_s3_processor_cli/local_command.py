@@ -1,0 +1,115 @@
+"""The ``local`` subcommand: arguments in, the flow run, a table (or JSON lines) out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from private_s3_processor import ExpansionError
+
+from . import local
+from .local import LocalError, Session
+
+
+def _progress(message: str) -> None:
+    print(f"· {message}", file=sys.stderr, flush=True)
+
+
+def run_local(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (LocalError, ExpansionError) as exc:
+        print(f"private-s3-processor local: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    files = local.uploads(args.upload)
+    if args.watch and not Path(args.watch).is_dir():
+        raise LocalError(f"--watch {args.watch}: not a folder")
+    started = time.monotonic()
+    log = Path(tempfile.gettempdir()) / "private-s3-processor-moto.log"
+    with local.emulator(args.endpoint_url, log) as endpoint:
+        _progress(f"emulator at {endpoint}")
+        session = local.deploy(endpoint, Path(args.template), dict(args.parameter), _progress)
+        processors = session.processors
+        target = _target(processors, args.processor)
+        try:
+            for path, key in files:
+                session.upload(path, key, target)
+                session.dispatch()
+            if args.watch:
+                _watch(session, Path(args.watch), target)
+            session.settle()
+        finally:
+            session.close()
+        rows = session.results()
+        if args.json:
+            for row in rows:
+                print(json.dumps(row.as_json(), ensure_ascii=False))
+        else:
+            sys.stdout.write(local.table(rows))
+            for row in rows:
+                for output in row.outputs:
+                    print(f"  {row.key} -> s3://{row.bucket}/{output}")
+            matched = sum(1 for r in rows if r.processor)
+            print(
+                f"{len(rows)} uploads, {matched} matched a processor, "
+                f"{sum(1 for r in rows if r.exit_code == 0)} processed (exit 0), "
+                f"{len(session.retriggered)} outputs re-triggered a processor; "
+                f"{time.monotonic() - started:.1f}s"
+            )
+        if args.keep_running:
+            print(
+                f"emulator still running at {endpoint} (AWS_ENDPOINT_URL={endpoint}); "
+                "Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
+            while True:
+                time.sleep(3600)
+    return 0
+
+
+def _target(processors: dict[str, local.Processor], chosen: str | None) -> local.Processor:
+    if chosen is not None:
+        if chosen not in processors:
+            raise LocalError(
+                f"--processor {chosen}: the template's processors are " + ", ".join(processors)
+            )
+        return processors[chosen]
+    if len(processors) > 1:
+        raise LocalError(
+            "the template has several processors ("
+            + ", ".join(processors)
+            + "): choose whose bucket receives the uploads with --processor"
+        )
+    return next(iter(processors.values()))
+
+
+def _watch(session: Session, folder: Path, target: local.Processor) -> None:
+    """Upload each new file once its size has stopped changing; until Ctrl-C."""
+    seen: dict[Path, int] = {p: -1 for p in folder.rglob("*") if p.is_file()}
+    sizes: dict[Path, int] = {}
+    _progress(f"watching {folder} (Ctrl-C to stop)")
+    try:
+        while True:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                if path in seen:
+                    continue
+                size = path.stat().st_size
+                if sizes.get(path) == size:
+                    seen[path] = size
+                    session.upload(path, path.relative_to(folder).as_posix(), target)
+                else:
+                    sizes[path] = size
+            session.dispatch()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        _progress("stopped watching")

@@ -1,0 +1,321 @@
+"""The whole flow on the emulator: `private-s3-processor local` and its library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from private_s3_processor_cli import local
+from private_s3_processor_cli.emulator import moto_server
+from private_s3_processor_cli.main import main
+
+from tests.conftest import ROOT
+from tests.golden import cases
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+        yield url
+
+
+def quiet(message: str) -> None:
+    del message
+
+
+def run_cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["local", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# Keys for the filter tests: the awkward characters S3 allows, around each filter.
+WEIRD = [
+    "inbound/a.csv",
+    "inbound/sub dir/ü (1).csv",
+    "inbound/a+b=c%20.csv",
+    "inbound/a.CSV",
+    "inbound/a.csv.txt",
+    "inboundX/a.csv",
+    "other/inbound/a.csv",
+    "a.csv",
+    "inbound/",
+    "inbound/.csv",
+    "inbound/no-suffix",
+    "x.csv.csv",
+    "inbound/it's (quoted).csv",
+    "🙂/inbound.csv",
+    "inbound/日本語.csv",
+]
+
+FILTERS = {
+    "prefix_only": ("Inbound", "inbound/", ""),
+    "suffix_only": ("Csv", "", ".csv"),
+    "prefix_and_suffix": ("Invoices", "inbound/", ".csv"),
+    "no_filter": ("Everything", "", ""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILTERS))
+def test_filters_end_to_end(
+    case: str, emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    processor, prefix, suffix = FILTERS[case]
+    body = tmp_path / "data.csv"
+    body.write_text("a,b\n1,2\n")
+    uploads = [f"--upload={body}={key}" for key in WEIRD]
+    code, out, err = run_cli(
+        str(cases.INPUT / f"{case}.yaml"),
+        "--endpoint-url",
+        emulator,
+        "--json",
+        *uploads,
+        capsys=capsys,
+    )
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["key"] for r in rows] == WEIRD
+    for row in rows:
+        match = row["key"].startswith(prefix) and row["key"].endswith(suffix)
+        if match:
+            assert (row["processor"], row["exit_code"], row["status"]) == (
+                processor,
+                0,
+                "processed",
+            ), row
+        else:
+            assert (row["processor"], row["exit_code"], row["outputs"]) == (None, None, []), row
+
+
+def test_a_key_with_a_quote_breaks_the_direct_input_and_lands_in_the_dlq(
+    emulator: str, tmp_path: Path
+) -> None:
+    """EventBridge does not escape substituted values: like on AWS, the launch fails and
+    the event goes to the dead-letter queue, with the error; nothing runs, nothing vanishes."""
+    session = local.deploy(emulator, cases.INPUT / "prefix_only.yaml", {}, quiet)
+    try:
+        body = tmp_path / "q.csv"
+        body.write_text("x\n")
+        target = session.processors["Inbound"]
+        for key in ['inbound/say "hi".csv', "inbound/back\\slash.csv"]:
+            session.upload(body, key, target)
+        session.settle()
+    finally:
+        session.close()
+    rows = session.results()
+    assert [(r.status, r.exit_code) for r in rows] == [("dead-lettered", None)] * 2
+    queue = target.dead_letter_queue
+    messages = session.aws["sqs"].receive_message(
+        QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )["Messages"]
+    keys = sorted(json.loads(m["Body"])["detail"]["object"]["key"] for m in messages)
+    assert keys == sorted(['inbound/say "hi".csv', "inbound/back\\slash.csv"])
+    for message in messages:
+        attributes = message["MessageAttributes"]
+        assert "invalid JSON" in attributes["ERROR_MESSAGE"]["StringValue"]
+        assert attributes["RULE_ARN"]["StringValue"] == target.rule_arn
+    tasks = session.aws["ecs"].list_tasks(cluster=target.cluster)["taskArns"]
+    assert tasks == [] or all("Inbound" not in t for t in tasks)
+
+
+VOLUME = """
+Transform: PrivateS3Processor
+Resources:
+  Alpha:
+    Type: PrivateS3Processor
+    Properties: {Image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/w:1, Prefix: a/,
+                 OutputPrefix: out/}
+  Beta:
+    Type: PrivateS3Processor
+    Properties: {Image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/w:1, Prefix: x/,
+                 Suffix: .b, OutputPrefix: done/}
+  Gamma:
+    Type: PrivateS3Processor
+    Properties: {Image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/w:1, Prefix: c/,
+                 Suffix: .c, OutputPrefix: c-out/,
+                 Environment: {PROCESSOR: "tests.worker_processors:echo_environment"}}
+"""
+
+
+def test_volume_three_processors_300_uploads(emulator: str, tmp_path: Path) -> None:
+    """Every matching upload processed exactly once by the right processor, none of the
+    others, no output re-triggers, and the counts add up."""
+    template = tmp_path / "three.yaml"
+    template.write_text(VOLUME)
+    body = tmp_path / "body.txt"
+    body.write_text("line\n")
+    started = time.monotonic()
+    session = local.deploy(emulator, template, {}, quiet, concurrency=2)
+    plan: list[tuple[str, str, str | None]] = []  # (processor's bucket, key, expected)
+    for i in range(300):
+        name = ("Alpha", "Beta", "Gamma")[i % 3]
+        if i % 5 == 4:  # one in five does not match its bucket's processor
+            key = {"Alpha": f"b/{i}.txt", "Beta": f"x/{i}.bb", "Gamma": f"c/{i}.cc"}[name]
+            plan.append((name, key, None))
+        else:
+            key = {"Alpha": f"a/{i} ü.txt", "Beta": f"x/{i}+y.b", "Gamma": f"c/{i}=(z).c"}[name]
+            plan.append((name, key, name))
+    try:
+        for name, key, _ in plan:
+            session.upload(body, key, session.processors[name])
+            session.dispatch()
+        session.settle()
+    finally:
+        session.close()
+    elapsed = time.monotonic() - started
+    rows = session.results()
+    assert len(rows) == 300
+    for (_name, key, expected), row in zip(plan, rows, strict=True):
+        assert row.key == key and row.processor == expected, (row, expected)
+        if expected:
+            assert (row.exit_code, row.status, len(row.outputs)) == (0, "processed", 1), row
+        else:
+            assert row.exit_code is None and row.outputs == [], row
+    assert session.retriggered == []
+    s3 = session.aws["s3"]
+    for name, prefix in (("Alpha", "out/"), ("Beta", "done/"), ("Gamma", "c-out/")):
+        p = session.processors[name]
+        listed = s3.list_objects_v2(Bucket=p.bucket, Prefix=prefix).get("Contents", [])
+        expected_count = sum(1 for n, _, e in plan if n == name and e)
+        assert len(listed) == expected_count, name  # one manifest per processed upload
+    launched = session.aws["ecs"].list_tasks(cluster=session.processors["Alpha"].cluster)
+    assert len(launched["taskArns"]) == sum(1 for *_, e in plan if e)
+    print(f"\nvolume: 300 uploads, {sum(1 for *_, e in plan if e)} processed in {elapsed:.1f}s")
+
+
+def test_worker_receives_exactly_what_the_transformer_produces(
+    emulator: str, tmp_path: Path
+) -> None:
+    """The S3_* the worker saw equal the uploaded object's own attributes: a transformer
+    written wrong in the template (a swapped path, a wrong name) fails this."""
+    template = tmp_path / "three.yaml"
+    template.write_text(VOLUME)
+    body = tmp_path / "gamma.c"
+    body.write_bytes(b"0123456789\n" * 7)
+    session = local.deploy(emulator, template, {}, quiet)
+    gamma = session.processors["Gamma"]
+    try:
+        session.upload(body, "c/Ürün (v2)+x.c", gamma)
+        session.settle()
+    finally:
+        session.close()
+    (row,) = session.results()
+    assert row.exit_code == 0, row
+    manifest_key = row.outputs[-1]
+    s3 = session.aws["s3"]
+    received = json.loads(s3.get_object(Bucket=gamma.bucket, Key=manifest_key)["Body"].read())
+    head = s3.head_object(Bucket=gamma.bucket, Key="c/Ürün (v2)+x.c")
+    assert received["result"] == {
+        "S3_BUCKET": gamma.bucket,
+        "S3_KEY": "c/Ürün (v2)+x.c",
+        "S3_SIZE": str(77),
+        "S3_ETAG": head["ETag"].strip('"'),
+        "S3_VERSION_ID": head["VersionId"],
+    }
+    assert row.overrides == json.loads(
+        local.apply_input_transformer(
+            gamma.target["InputTransformer"], _event(gamma.bucket, "c/Ürün (v2)+x.c", head)
+        )
+    )
+
+
+def _event(bucket: str, key: str, head: dict[str, Any]) -> dict[str, Any]:
+    event = json.loads((ROOT / "tests" / "events" / "s3-object-created.json").read_text())
+    event["detail"]["bucket"]["name"] = bucket
+    event["detail"]["object"].update(
+        key=key,
+        size=head["ContentLength"],
+        etag=head["ETag"].strip('"'),
+        **{"version-id": head["VersionId"]},
+    )
+    return event
+
+
+def test_input_transformer_semantics() -> None:
+    transformer = {
+        "InputPathsMap": {
+            "k": "$.detail.object.key",
+            "n": "$.detail.object.size",
+            "gone": "$.detail.nothing",
+        },
+        "InputTemplate": '{"k": "<k>", "n": "<n>", "g": "<gone>"}',
+    }
+    event = {"detail": {"object": {"key": 'a "b"', "size": 3}}}
+    text = local.apply_input_transformer(transformer, event)
+    assert text == '{"k": "a "b"", "n": "3", "g": "<gone>"}'  # raw, unescaped, as documented
+    assert local.overrides_problem(text)[1] is not None
+    assert local.overrides_problem('{"containerOverrides": []}') == (
+        {"containerOverrides": []},
+        None,
+    )
+    assert "8192" in str(local.overrides_problem('"' + "x" * 9000 + '"')[1])
+
+
+def test_test_mode_runs_the_test_command(emulator: str, tmp_path: Path) -> None:
+    session = local.deploy(emulator, cases.INPUT / "test_mode.yaml", {}, quiet)
+    try:
+        body = tmp_path / "t.csv"
+        body.write_text("x\n")
+        session.upload(body, "incoming/t.csv", session.processors["Trial"])
+        session.settle()
+    finally:
+        session.close()
+    (row,) = session.results()
+    assert (row.exit_code, row.status) == (0, "exited")
+    assert local.worker_command(session.processors["Trial"])[:2] == ["sh", "-c"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["tests/golden/input/no-such.yaml"], "not found"),
+        (["tests/events/macro-request.json"], "has no resource of Type: PrivateS3Processor"),
+        (["tests/golden/input/error_cpu_memory.yaml"], "property 'Memory' must be one of"),
+        (["tests/golden/input/two_processors.yaml", "--upload", "README.md"], "several processors"),
+        (["tests/golden/input/defaults.yaml", "--upload", "no/such/file"], "does not exist"),
+    ],
+)
+def test_clear_errors(
+    emulator: str, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(*args, "--endpoint-url", emulator, capsys=capsys)
+    assert code == 1 and out == ""
+    assert message in err, err
+
+
+def test_an_endpoint_with_no_emulator_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(
+        "tests/golden/input/defaults.yaml", "--endpoint-url", "http://localhost:9", capsys=capsys
+    )
+    assert code == 1 and "no moto server answers at http://localhost:9" in err
+
+
+def test_command_line_table_and_keep_running_endpoint(tmp_path: Path) -> None:
+    """As a user runs it: its own emulator, the table on stdout, progress on stderr."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "private_s3_processor_cli",
+            "local",
+            str(cases.INPUT / "prefix_and_suffix.yaml"),
+            "--upload",
+            f"{ROOT / 'examples' / 'samples'}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "emulator at http://localhost:" in run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split() == ["key", "processor", "exit", "outputs", "duration", "status"]
+    assert "4 uploads, 2 matched a processor, 2 processed (exit 0)" in run.stdout
