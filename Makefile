@@ -7,6 +7,7 @@ TOOLS_VENV := .venv-tools
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 # The macro's Lambda runtime is Python 3.13: `sam build` needs that interpreter on
 # PATH. Found on PATH or in pyenv; override with PY313=/path/to/python3.13.
 PY313 ?= $(shell for p in $$(command -v python3.13) $$HOME/.pyenv/versions/3.13*/bin/python3.13; do "$$p" -c 'import sys; print(sys.executable)' 2>/dev/null && break; done | head -n 1)
@@ -18,9 +19,14 @@ TOOLS_STAMP := $(TOOLS_VENV)/.installed
 
 all: test
 
-$(STAMP): pyproject.toml
+# What the project needs to run (make demo), then what its checks need (make test).
+$(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -67,7 +73,7 @@ bundle: build
 
 # The main job on the embedded emulator: build/, then the example stack in a moto
 # server, the bundled samples uploaded, each event played through rule -> task -> worker.
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(PY) template.py > /dev/null
 	$(BIN)/private-s3-processor local build/example.yaml --upload examples/samples
 
