@@ -110,6 +110,20 @@ def test_a_key_with_a_quote_breaks_the_direct_input_and_lands_in_the_dlq(
         session.close()
     rows = session.results()
     assert [(r.status, r.exit_code) for r in rows] == [("dead-lettered", None)] * 2
+    # A backslash that forms a valid JSON escape does not fail the input: the key arrives
+    # altered (here a tab) and the worker finds no such object.
+    session2 = local.deploy(emulator, cases.INPUT / "prefix_only.yaml", {}, quiet)
+    try:
+        session2.upload(body, "inbound/tab\\t.csv", session2.processors["Inbound"])
+        session2.settle()
+    finally:
+        session2.close()
+    (altered,) = session2.results()
+    assert (altered.exit_code, altered.status, altered.environment["S3_KEY"]) == (
+        11,
+        "gone",
+        "inbound/tab\t.csv",
+    )
     queue = target.dead_letter_queue
     messages = session.aws["sqs"].receive_message(
         QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
@@ -319,3 +333,43 @@ def test_command_line_table_and_keep_running_endpoint(tmp_path: Path) -> None:
     lines = run.stdout.splitlines()
     assert lines[0].split() == ["key", "processor", "exit", "outputs", "duration", "status"]
     assert "4 uploads, 2 matched a processor, 2 processed (exit 0)" in run.stdout
+
+
+def test_watch_uploads_new_files_until_interrupted(emulator: str, tmp_path: Path) -> None:
+    import signal
+
+    folder = tmp_path / "drop"
+    (folder / "inbound").mkdir(parents=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "private_s3_processor_cli",
+            "local",
+            str(cases.INPUT / "prefix_only.yaml"),
+            "--endpoint-url",
+            emulator,
+            "--watch",
+            str(folder),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "watching" in line:
+            break
+    (folder / "inbound" / "late.csv").write_text("a\n1\n")
+    (folder / "skipped.txt").write_text("not under inbound/\n")
+    for line in proc.stderr:
+        if "worker exited" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    rows = {r["key"]: r for r in map(json.loads, out.splitlines())}
+    assert proc.returncode == 0
+    assert rows["inbound/late.csv"]["exit_code"] == 0
+    assert rows["skipped.txt"]["processor"] is None
