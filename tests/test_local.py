@@ -368,7 +368,7 @@ def test_watch_uploads_new_files_until_interrupted(emulator: str, tmp_path: Path
         if "worker exited" in line:
             break
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    out, _ = proc.communicate(timeout=180)
     rows = {r["key"]: r for r in map(json.loads, out.splitlines())}
     assert proc.returncode == 0
     assert rows["inbound/late.csv"]["exit_code"] == 0

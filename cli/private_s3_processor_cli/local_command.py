@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -94,22 +96,28 @@ def _target(processors: dict[str, local.Processor], chosen: str | None) -> local
 
 
 def _watch(session: Session, folder: Path, target: local.Processor) -> None:
-    """Upload each new file once its size has stopped changing; until Ctrl-C."""
-    seen: dict[Path, int] = {p: -1 for p in folder.rglob("*") if p.is_file()}
+    """Upload each new file once its size has stopped changing; until Ctrl-C.
+
+    Ctrl-C only sets a flag, so it never lands in the middle of an upload or an
+    emulator call; the loop then stops and the session settles as usual."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    seen: set[Path] = {p for p in folder.rglob("*") if p.is_file()}
     sizes: dict[Path, int] = {}
     _progress(f"watching {folder} (Ctrl-C to stop)")
     try:
-        while True:
+        while not stop.is_set():
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 if path in seen:
                     continue
                 size = path.stat().st_size
                 if sizes.get(path) == size:
-                    seen[path] = size
+                    seen.add(path)
                     session.upload(path, path.relative_to(folder).as_posix(), target)
                 else:
                     sizes[path] = size
             session.dispatch()
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        _progress("stopped watching")
+            stop.wait(0.5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    _progress("stopped watching")
