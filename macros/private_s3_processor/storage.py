@@ -25,10 +25,8 @@ def bucket(p: Processor) -> s3.Bucket:
             "SSEAlgorithm": "aws:kms",
             "KMSMasterKeyID": user(props.KmsKeyArn),
         }
-        checks = ["CKV_AWS_18"]
     else:
         default = {"SSEAlgorithm": "AES256"}
-        checks = ["CKV_AWS_18", "CKV_AWS_145"]
     extra: dict[str, Any] = {}
     if props.BucketName is not None:
         extra["BucketName"] = user(props.BucketName)
@@ -39,7 +37,7 @@ def bucket(p: Processor) -> s3.Bucket:
     own: dict[str, Any] = {"Processor": p.logical_id}
     if p.resolved_from:
         own["ResolvedParameters"] = dict(p.resolved_from)
-    metadata = {**p.metadata, "PrivateS3Processor": own, **skips(*checks)}
+    metadata = {**p.metadata, "PrivateS3Processor": own, **skips("CKV_AWS_18")}
     return s3.Bucket(
         ids.bucket,
         **extra,
