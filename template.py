@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from private_s3_processor.access import role, trust
 from private_s3_processor.checkov import skips
 from private_s3_processor.properties import registry_schema
 from private_s3_processor.resource import PrivateS3Processor
@@ -31,7 +32,6 @@ from troposphere import (
     Template,
     awslambda,
     cloudformation,
-    iam,
     logs,
     serverless,
 )
@@ -81,79 +81,48 @@ def _common(template: Template, function_id: str) -> dict[str, Any]:
             "MacroLogGroup", RetentionInDays=Ref(retention), Metadata=skips("CKV_AWS_158")
         )
     )
-    role = template.add_resource(
-        iam.Role(
+    own_account = {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}}
+    function_role = template.add_resource(
+        role(
             "MacroFunctionRole",
-            AssumeRolePolicyDocument={
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}},
-                    }
-                ],
-            },
-            Policies=[
-                iam.Policy(
-                    PolicyName="expand",
-                    PolicyDocument={
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "WriteOwnLogs",
-                                "Effect": "Allow",
-                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                                "Resource": GetAtt(function_logs, "Arn"),
-                            },
-                            # No CloudFormation attribute gives S3's prefix list; the macro
-                            # looks it up. The action has no resource-level form: "*".
-                            {
-                                "Sid": "LookUpS3PrefixList",
-                                "Effect": "Allow",
-                                "Action": "ec2:DescribeManagedPrefixLists",
-                                "Resource": "*",
-                            },
-                        ],
-                    },
-                )
+            trust("lambda.amazonaws.com", own_account),
+            "expand",
+            [
+                {
+                    "Sid": "WriteOwnLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": GetAtt(function_logs, "Arn"),
+                },
+                # No CloudFormation attribute gives S3's prefix list; the macro looks it up.
+                # The action has no resource-level form: "*".
+                {
+                    "Sid": "LookUpS3PrefixList",
+                    "Effect": "Allow",
+                    "Action": "ec2:DescribeManagedPrefixLists",
+                    "Resource": "*",
+                },
             ],
+            {},
         )
     )
     log_role = template.add_resource(
-        iam.Role(
+        role(
             "MacroLogRole",
-            AssumeRolePolicyDocument={
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "cloudformation.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}},
-                    }
-                ],
-            },
-            Policies=[
-                iam.Policy(
-                    PolicyName="macro-logs",
-                    PolicyDocument={
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": [
-                                    "logs:CreateLogStream",
-                                    "logs:PutLogEvents",
-                                    "logs:DescribeLogStreams",
-                                ],
-                                "Resource": GetAtt(macro_logs, "Arn"),
-                            }
-                        ],
-                    },
-                )
+            trust("cloudformation.amazonaws.com", own_account),
+            "macro-logs",
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
+                    "Resource": GetAtt(macro_logs, "Arn"),
+                },
             ],
+            {},
         )
     )
     template.add_resource(
@@ -171,7 +140,7 @@ def _common(template: Template, function_id: str) -> dict[str, Any]:
         Output("MacroName", Value=TYPE_NAME, Description="Use it as Transform: PrivateS3Processor")
     )
     template.add_output(Output("FunctionArn", Value=GetAtt(function_id, "Arn")))
-    return {"role": GetAtt(role, "Arn"), "logs": Ref(function_logs)}
+    return {"role": GetAtt(function_role, "Arn"), "logs": Ref(function_logs)}
 
 
 def _function_settings() -> dict[str, Any]:

@@ -27,6 +27,17 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _parameter_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="a template parameter value (repeatable)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="private-s3-processor",
@@ -43,14 +54,7 @@ def parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("template", help="template file (YAML or JSON)")
     exp.add_argument("-o", "--output", help="write the JSON here instead of stdout")
-    exp.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        type=_key_value,
-        metavar="KEY=VALUE",
-        help="a template parameter value (repeatable)",
-    )
+    _parameter_option(exp)
     exp.add_argument("--region", default=DEFAULT_REGION)
     exp.add_argument("--account-id", default=DEFAULT_ACCOUNT)
     exp.add_argument(
@@ -68,14 +72,7 @@ def parser() -> argparse.ArgumentParser:
         "resource uses another (labelled with the property).",
     )
     dia.add_argument("template", help="template file (YAML or JSON)")
-    dia.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        type=_key_value,
-        metavar="KEY=VALUE",
-        help="a template parameter value (repeatable)",
-    )
+    _parameter_option(dia)
     loc = sub.add_parser(
         "local",
         help="run the whole flow on a local AWS emulator (moto)",
@@ -89,14 +86,7 @@ def parser() -> argparse.ArgumentParser:
         default="build/example.yaml",
         help="template using the transform (default: build/example.yaml)",
     )
-    loc.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        type=_key_value,
-        metavar="KEY=VALUE",
-        help="a template parameter value (repeatable)",
-    )
+    _parameter_option(loc)
     loc.add_argument(
         "--processor",
         metavar="LOGICAL_ID",

@@ -29,7 +29,8 @@ def iam_literal(text: str) -> str:
     return "".join({"*": "${*}", "?": "${?}", "$": "${$}"}.get(char, char) for char in text)
 
 
-def _trust(service: str, condition: dict[str, Any]) -> dict[str, Any]:
+def trust(service: str, condition: dict[str, Any]) -> dict[str, Any]:
+    """A trust policy letting ``service`` assume the role under ``condition``."""
     return {
         "Version": POLICY_VERSION,
         "Statement": [
@@ -43,13 +44,14 @@ def _trust(service: str, condition: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _role(
+def role(
     logical_id: str,
     trust: dict[str, Any],
     policy_name: str,
     statements: list[dict[str, Any]],
     tag_values: Mapping[str, Any],
 ) -> iam.Role:
+    """A role with one inline policy of ``statements``."""
     return iam.Role(
         logical_id,
         AssumeRolePolicyDocument=trust,
@@ -65,7 +67,7 @@ def _role(
 
 def _ecs_tasks_trust() -> dict[str, Any]:
     # The confused-deputy guard ECS documents for task and execution roles.
-    return _trust(
+    return trust(
         "ecs-tasks.amazonaws.com",
         {
             "ArnLike": {"aws:SourceArn": arn("ecs", "*")},
@@ -124,7 +126,7 @@ def task_role(p: Processor) -> iam.Role:
                 },
             }
         )
-    return _role(ids.task_role, _ecs_tasks_trust(), "objects", statements, props.Tags)
+    return role(ids.task_role, _ecs_tasks_trust(), "objects", statements, props.Tags)
 
 
 def execution_role(p: Processor) -> iam.Role:
@@ -164,9 +166,11 @@ def execution_role(p: Processor) -> iam.Role:
             "Resource": GetAtt(ids.log_group, "Arn"),
         },
     ]
-    role = _role(ids.execution_role, _ecs_tasks_trust(), "pull-and-log", statements, p.props.Tags)
-    role.Metadata = skips("CKV_AWS_111", "CKV_AWS_107")
-    return role
+    execution = role(
+        ids.execution_role, _ecs_tasks_trust(), "pull-and-log", statements, p.props.Tags
+    )
+    execution.Metadata = skips("CKV_AWS_111", "CKV_AWS_107")
+    return execution
 
 
 def events_role(p: Processor) -> iam.Role:
@@ -196,7 +200,7 @@ def events_role(p: Processor) -> iam.Role:
             "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
         },
     ]
-    trust = _trust(
+    events = trust(
         "events.amazonaws.com", {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}}
     )
-    return _role(ids.events_role, trust, "run-task", statements, p.props.Tags)
+    return role(ids.events_role, events, "run-task", statements, p.props.Tags)
