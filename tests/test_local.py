@@ -373,3 +373,42 @@ def test_watch_uploads_new_files_until_interrupted(emulator: str, tmp_path: Path
     assert proc.returncode == 0
     assert rows["inbound/late.csv"]["exit_code"] == 0
     assert rows["skipped.txt"]["processor"] is None
+
+
+FAILING = """
+Transform: PrivateS3Processor
+Resources:
+  Fragile:
+    Type: PrivateS3Processor
+    Properties: {Image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/w:1, Prefix: in/,
+                 OutputPrefix: out/,
+                 Environment: {PROCESSOR: "tests.worker_processors:explode"}}
+"""
+
+
+def test_a_failed_task_lands_in_the_failure_queue(emulator: str, tmp_path: Path) -> None:
+    """EventBridge counts the launch as delivered; the failure rule on ECS's task-stopped
+    event is what keeps the failure from living only in the logs."""
+    template = tmp_path / "fragile.yaml"
+    template.write_text(FAILING)
+    body = tmp_path / "f.txt"
+    body.write_text("0123456789abcdef\n")
+    session = local.deploy(emulator, template, {}, quiet)
+    fragile = session.processors["Fragile"]
+    try:
+        session.upload(body, "in/f.txt", fragile)
+        session.upload(body, "elsewhere/f.txt", fragile)
+        session.settle()
+    finally:
+        session.close()
+    failed, ignored = session.results()
+    assert (failed.exit_code, failed.status) == (70, "failed, in failure queue")
+    assert ignored.processor is None
+    messages = session.aws["sqs"].receive_message(
+        QueueUrl=fragile.failure_queue, MaxNumberOfMessages=10
+    )["Messages"]
+    assert len(messages) == 1
+    event = json.loads(messages[0]["Body"])
+    assert event["detail"]["containers"][0]["exitCode"] == 70
+    environment = event["detail"]["overrides"]["containerOverrides"][0]["environment"]
+    assert {"name": "S3_KEY", "value": "in/f.txt"} in environment

@@ -40,6 +40,8 @@ def test_no_internet_path(name: str) -> None:
     for subnet in of_type(OUTPUTS[name], "AWS::EC2::Subnet").values():
         assert subnet["Properties"]["MapPublicIpOnLaunch"] is False
     for rule in of_type(OUTPUTS[name], "AWS::Events::Rule").values():
+        if "EcsParameters" not in rule["Properties"]["Targets"][0]:
+            continue  # the failure rule: its target is a queue
         vpc = rule["Properties"]["Targets"][0]["EcsParameters"]["NetworkConfiguration"]
         assert vpc["AwsVpcConfiguration"]["AssignPublicIp"] == "DISABLED"
 
@@ -437,12 +439,107 @@ def test_tags_on_taggable_resources() -> None:
 
 
 def test_resource_counts_quoted_in_the_readme() -> None:
-    """26 resources for one processor (14 shared), 38 for two, 12 per further processor."""
+    """29 resources for one processor (14 shared), 44 for two, 15 per further processor."""
     one = OUTPUTS["prefix_and_suffix"]["Resources"]
     two = OUTPUTS["two_processors"]["Resources"]
     three = OUTPUTS["three_processors"]["Resources"]
-    assert len(one) == 26
+    assert len(one) == 29
     assert len([k for k in one if k.startswith("PrivateS3")]) == 14
-    assert len(two) == 38
-    # Three processors: one more (the kms endpoint, Beta uses a KMS key) besides 12 more.
-    assert len(three) == 38 + 12 + 1
+    assert len(two) == 44
+    # Three processors: one more (the kms endpoint, Beta uses a KMS key) besides 15 more.
+    assert len(three) == 44 + 15 + 1
+
+
+def _task_event(
+    exit_code: int | None,
+    stop_code: str = "EssentialContainerExited",
+    family: str = "my-stack-Invoices",
+    status: str = "STOPPED",
+) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "worker", "lastStatus": status}
+    if exit_code is not None:
+        container["exitCode"] = exit_code
+    return {
+        "source": "aws.ecs",
+        "detail-type": "ECS Task State Change",
+        "detail": {
+            "clusterArn": "arn:aws:ecs:eu-west-1:123456789012:cluster/c1",
+            "lastStatus": status,
+            "taskDefinitionArn": f"arn:aws:ecs:eu-west-1:123456789012:task-definition/{family}:3",
+            "stopCode": stop_code,
+            "containers": [container],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "failed"),
+    [
+        (_task_event(0), False),
+        (_task_event(10), False),
+        (_task_event(11), False),
+        (_task_event(1), True),
+        (_task_event(70), True),
+        (_task_event(78), True),
+        (_task_event(137), True),
+        (_task_event(None, "TaskFailedToStart"), True),
+        (_task_event(0, "SpotInterruption"), True),
+        (_task_event(1, status="RUNNING"), False),
+        (_task_event(1, family="my-stack-Other"), False),
+        (_task_event(1, family="my-stack-InvoicesArchive"), False),
+    ],
+)
+def test_failure_rule_catches_failed_tasks_only(event: dict[str, Any], failed: bool) -> None:
+    from moto.events.models import EventPattern
+    from private_s3_processor_cli.local import single_elements_unwrapped
+
+    rule = OUTPUTS["prefix_and_suffix"]["Resources"]["InvoicesFailureRule"]["Properties"]
+    text = json.dumps(rule["EventPattern"])
+    text = text.replace(
+        json.dumps({"Fn::GetAtt": ["PrivateS3Cluster", "Arn"]}),
+        json.dumps("arn:aws:ecs:eu-west-1:123456789012:cluster/c1"),
+    )
+    prefix = "arn:aws:ecs:eu-west-1:123456789012:task-definition/my-stack-Invoices:"
+    text = text.replace(
+        json.dumps(
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:"
+                "${AWS::AccountId}:task-definition/${AWS::StackName}-Invoices:"
+            }
+        ),
+        json.dumps(prefix),
+    )
+    assert "Fn::" not in text
+    # moto's matcher does not descend into arrays of objects as EventBridge does; with one
+    # container the unwrapped event is equivalent (see local.single_elements_unwrapped).
+    assert EventPattern.load(text).matches_event(single_elements_unwrapped(event)) is failed
+    target = rule["Targets"][0]
+    assert target["Arn"] == {"Fn::GetAtt": ["InvoicesFailureQueue", "Arn"]}
+
+
+def test_non_failure_exit_codes_are_the_workers() -> None:
+    from private_s3_processor.rules import NON_FAILURE_EXIT_CODES
+    from private_s3_worker import ExitCode
+
+    assert NON_FAILURE_EXIT_CODES == (ExitCode.PROCESSED, ExitCode.SKIPPED, ExitCode.GONE)
+
+
+def test_alarms_watch_both_queues() -> None:
+    res = OUTPUTS["alarms"]["Resources"]
+    for alarm, queue in (
+        ("WatchedDeadLetterAlarm", "WatchedDeadLetterQueue"),
+        ("WatchedFailureAlarm", "WatchedFailureQueue"),
+    ):
+        props = res[alarm]["Properties"]
+        assert props["Dimensions"] == [
+            {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+        ]
+        assert props["AlarmActions"] == [{"Ref": "Alerts"}]
+        assert (props["MetricName"], props["Threshold"], props["ComparisonOperator"]) == (
+            "ApproximateNumberOfMessagesVisible",
+            0,
+            "GreaterThanThreshold",
+        )
+    assert not any(
+        r["Type"] == "AWS::CloudWatch::Alarm" for r in OUTPUTS["defaults"]["Resources"].values()
+    )

@@ -69,6 +69,8 @@ class Processor:
     dead_letter_queue: str
     container: dict[str, Any]
     network: dict[str, Any]
+    failure_pattern: str = ""
+    failure_queue: str = ""
 
 
 @dataclass
@@ -84,6 +86,7 @@ class Row:
     duration_s: float | None = None
     overrides: dict[str, Any] | None = None
     environment: dict[str, str] = field(default_factory=dict)
+    task_arn: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -292,6 +295,10 @@ def processors_of(
             dead_letter_queue=physical[f"{name}DeadLetterQueue"],
             container=container,
             network=network,
+            failure_pattern=aws["events"].describe_rule(
+                Name=_rule_name(physical[f"{name}FailureRule"])
+            )["EventPattern"],
+            failure_queue=physical[f"{name}FailureQueue"],
         )
     return found
 
@@ -478,6 +485,55 @@ def run_worker(endpoint: str, p: Processor, row: Row, cwd: Path) -> None:
         row.status = f"exited {run.returncode}: {run.stderr.strip()[-200:]}"
 
 
+def single_elements_unwrapped(node: Any) -> Any:
+    """``[{...}]`` -> ``{...}`` throughout, for moto's matcher.
+
+    EventBridge matches a pattern field inside an array of objects when any element
+    matches (``"containers": {"exitCode": [...]}`` on ECS events); moto's matcher does
+    not descend into arrays. For a one-element array the two agree exactly, and a
+    task here has one container."""
+    if isinstance(node, dict):
+        return {k: single_elements_unwrapped(v) for k, v in node.items()}
+    if isinstance(node, list) and len(node) == 1 and isinstance(node[0], dict):
+        return single_elements_unwrapped(node[0])
+    return node
+
+
+def task_stopped_event(p: Processor, row: Row) -> dict[str, Any]:
+    """The "ECS Task State Change" event ECS emits when the task stops (its documented
+    shape, the fields the failure rule reads)."""
+    cluster_arn = (
+        p.cluster
+        if p.cluster.startswith("arn:")
+        else f"arn:aws:ecs:{REGION}:{DEFAULT_ACCOUNT}:cluster/{p.cluster}"
+    )
+    container: dict[str, Any] = {"name": "worker", "lastStatus": "STOPPED", "taskArn": row.task_arn}
+    if row.exit_code is not None:
+        container["exitCode"] = row.exit_code
+    return {
+        "version": "0",
+        "id": row.task_arn.rsplit("/", 1)[-1],
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": DEFAULT_ACCOUNT,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": REGION,
+        "resources": [row.task_arn],
+        "detail": {
+            "clusterArn": cluster_arn,
+            "taskArn": row.task_arn,
+            "taskDefinitionArn": p.task_definition,
+            "lastStatus": "STOPPED",
+            "desiredStatus": "STOPPED",
+            "launchType": "FARGATE",
+            "stopCode": "EssentialContainerExited",
+            "stoppedReason": "Essential container in task exited",
+            "containers": [container],
+            "overrides": row.overrides or {},
+        },
+    }
+
+
 def _last_json(stdout: str) -> dict[str, Any] | None:
     for line in reversed(stdout.strip().splitlines()):
         try:
@@ -563,7 +619,7 @@ class Session:
                 self.progress(f"{row.key}: {problem}; event sent to {p.logical_id}'s DLQ")
                 continue
             row.overrides = overrides
-            self.aws["ecs"].run_task(
+            launched = self.aws["ecs"].run_task(
                 cluster=p.cluster,
                 taskDefinition=p.task_definition,
                 launchType="FARGATE",
@@ -572,6 +628,7 @@ class Session:
                 startedBy="private-s3-local",
                 networkConfiguration=p.network,
             )
+            row.task_arn = str(launched["tasks"][0]["taskArn"])
             row.status = "running"
             self.progress(f"{row.key}: rule {p.logical_id} matched, task started")
             self.pending.append(self._pool.submit(self._task, p, row))
@@ -579,6 +636,12 @@ class Session:
     def _task(self, p: Processor, row: Row) -> None:
         run_worker(self.endpoint, p, row, self.cwd)
         self.progress(f"{row.key}: worker exited {row.exit_code} ({row.status})")
+        stopped = task_stopped_event(p, row)
+        matcher = EventPattern.load(p.failure_pattern)
+        if matcher.matches_event(single_elements_unwrapped(stopped)):  # type: ignore[arg-type]
+            # What the processor's failure rule does on AWS with ECS's event.
+            self.aws["sqs"].send_message(QueueUrl=p.failure_queue, MessageBody=json.dumps(stopped))
+            row.status += ", in failure queue"
 
     def settle(self) -> None:
         """Wait for the running tasks and the events their outputs cause, until quiet."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from troposphere import AWSObject, ecs
 
-from . import access, network, storage, task, trigger
+from . import access, failures, network, storage, task, trigger
 from .cfn import tagged
 from .context import Context
 from .errors import ExpansionError, shown
@@ -91,6 +91,8 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
             access.events_role(p),
             trigger.rule(p, net),
             *trigger.dead_letter_queue(p),
+            *failures.failure_rule(p),
+            *failures.alarms(p),
         ]
         if p.depends_on:
             for obj in objects:

@@ -114,6 +114,26 @@ class ProcessorIds:
         return f"{self.processor}DeadLetterQueuePolicy"
 
     @property
+    def failure_rule(self) -> str:
+        return f"{self.processor}FailureRule"
+
+    @property
+    def failure_queue(self) -> str:
+        return f"{self.processor}FailureQueue"
+
+    @property
+    def failure_queue_policy(self) -> str:
+        return f"{self.processor}FailureQueuePolicy"
+
+    @property
+    def dead_letter_alarm(self) -> str:
+        return f"{self.processor}DeadLetterAlarm"
+
+    @property
+    def failure_alarm(self) -> str:
+        return f"{self.processor}FailureAlarm"
+
+    @property
     def own_network(self) -> NetworkIds:
         """Endpoints a processor creates in an existing VPC are its own."""
         return NetworkIds(self.processor)

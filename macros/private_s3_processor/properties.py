@@ -348,7 +348,14 @@ class Properties(Strict):
         ),
     )
     AlarmTopicArn: StrOrIntrinsic | None = prop(
-        None, Doc("ARN", "none", "not available yet: rejected if set", known=False)
+        None,
+        Doc(
+            "ARN",
+            "none",
+            "an alarm on the dead-letter queue and one on the failure queue "
+            "notify this SNS topic when they hold messages",
+            known=False,
+        ),
     )
 
     @field_validator("Prefix", "Suffix", "OutputPrefix")

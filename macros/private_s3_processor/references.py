@@ -47,6 +47,8 @@ def attribute_targets(processor: str, vpc: Any) -> dict[str, Target]:
         "RuleArn": Target(ids.rule, "Arn"),
         "DeadLetterQueueUrl": Target(ids.dead_letter_queue),
         "DeadLetterQueueArn": Target(ids.dead_letter_queue, "Arn"),
+        "FailureQueueUrl": Target(ids.failure_queue),
+        "FailureQueueArn": Target(ids.failure_queue, "Arn"),
         "LogGroupName": Target(ids.log_group),
         "TaskRoleArn": Target(ids.task_role, "Arn"),
         "ExecutionRoleArn": Target(ids.execution_role, "Arn"),

@@ -61,6 +61,12 @@ RESERVED_ENVIRONMENT = (
     "OUTPUT_PREFIX",
 )
 
+# Worker exit codes that are outcomes, not failures: processed, skipped (already done),
+# gone (deleted or overwritten since the event). The worker's ExitCode; a test pins them.
+NON_FAILURE_EXIT_CODES = (0, 10, 11)
+# ECS stop codes of a task that never did its work.
+FAILURE_STOP_CODES = ("TaskFailedToStart", "SpotInterruption", "TerminationNotice")
+
 # ECS RunTask rejects overrides longer than this (characters of the JSON).
 MAX_OVERRIDES_CHARS = 8192
 MAX_KEY_BYTES = 1024

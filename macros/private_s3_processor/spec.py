@@ -258,8 +258,6 @@ def _cross_checks(logical_id: str, raw: Mapping[str, Any], props: Properties | N
 
     if raw.get("Delivery") == "Orchestrated":
         err("Delivery", "value 'Orchestrated' is not available yet; use 'Direct'")
-    if raw.get("AlarmTopicArn") is not None:
-        err("AlarmTopicArn", "is not available yet (it arrives with Orchestrated delivery)")
 
     network = raw.get("Network")
     if isinstance(network, dict):

@@ -8,9 +8,9 @@ from typing import Any
 from troposphere import GetAtt, Ref, events, sqs
 
 from .cfn import tagged
-from .checkov import skips
 from .names import CLUSTER, ProcessorIds
 from .network import NetworkRefs
+from .queues import rule_queue
 from .spec import Processor
 from .task import CONTAINER_NAME
 
@@ -132,38 +132,6 @@ def rule(p: Processor, net: NetworkRefs) -> events.Rule:
 
 
 def dead_letter_queue(p: Processor) -> list[sqs.Queue | sqs.QueuePolicy]:
-    """Launches EventBridge could not make, kept 14 days; only this rule may send."""
+    """Launches EventBridge could not make; only this rule may send."""
     ids = ProcessorIds(p.logical_id)
-    queue = sqs.Queue(
-        ids.dead_letter_queue,
-        SqsManagedSseEnabled=True,
-        MessageRetentionPeriod=14 * 24 * 3600,
-        **tagged(p.props.Tags),
-        Metadata=skips("CKV_AWS_27"),
-    )
-    policy = sqs.QueuePolicy(
-        ids.dead_letter_queue_policy,
-        Queues=[Ref(queue)],
-        PolicyDocument={
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "OnlyThisRule",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": GetAtt(queue, "Arn"),
-                    "Condition": {"ArnEquals": {"aws:SourceArn": GetAtt(ids.rule, "Arn")}},
-                },
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "sqs:*",
-                    "Resource": GetAtt(queue, "Arn"),
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
-            ],
-        },
-    )
-    return [queue, policy]
+    return rule_queue(ids.dead_letter_queue, ids.dead_letter_queue_policy, ids.rule, p.props.Tags)
