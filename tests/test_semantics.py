@@ -412,6 +412,9 @@ def test_stable_logical_ids() -> None:
             "InvoicesRule",
             "InvoicesDeadLetterQueue",
             "InvoicesDeadLetterQueuePolicy",
+            "InvoicesFailureRule",
+            "InvoicesFailureQueue",
+            "InvoicesFailureQueuePolicy",
         ]
     )
 
@@ -434,6 +437,7 @@ def test_tags_on_taggable_resources() -> None:
         "TaggedBucketPolicy",
         "TaggedEndpointIngress",
         "TaggedDeadLetterQueuePolicy",
+        "TaggedFailureQueuePolicy",
     }
     assert "Tags" not in cases.expected("defaults")["Resources"]["UploadsBucket"]["Properties"]
 

@@ -343,8 +343,9 @@ class Properties(Strict):
         Doc(
             "`Direct` \\| `Orchestrated`",
             "`Direct`",
-            "`Direct`: the rule's target is the ECS task. `Orchestrated` (a Step "
-            "Functions state machine) is not available yet and is rejected",
+            "`Direct`: the rule's target is the ECS task; failed tasks land in a failure "
+            "queue. `Orchestrated` (a Step Functions state machine) is not available yet and "
+            "is rejected",
         ),
     )
     AlarmTopicArn: StrOrIntrinsic | None = prop(
