@@ -638,7 +638,7 @@ class Session:
         self.progress(f"{row.key}: worker exited {row.exit_code} ({row.status})")
         stopped = task_stopped_event(p, row)
         matcher = EventPattern.load(p.failure_pattern)
-        if matcher.matches_event(single_elements_unwrapped(stopped)):  # type: ignore[arg-type]
+        if matcher.matches_event(single_elements_unwrapped(stopped)):
             # What the processor's failure rule does on AWS with ECS's event.
             self.aws["sqs"].send_message(QueueUrl=p.failure_queue, MessageBody=json.dumps(stopped))
             row.status += ", in failure queue"
