@@ -133,7 +133,7 @@ def parse(
             _TAKES_INTRINSICS,
         )
         props = None
-    errors += _cross_checks(logical_id, resolved, props)
+    errors += _cross_checks(logical_id, resolved)
     if errors:
         return errors
     assert props is not None
@@ -209,7 +209,7 @@ def _resolve_known(
     return out
 
 
-def _cross_checks(logical_id: str, raw: Mapping[str, Any], props: Properties | None) -> list[str]:
+def _cross_checks(logical_id: str, raw: Mapping[str, Any]) -> list[str]:
     """Rules that join several properties. Each runs on the raw values when the ones it
     needs are individually valid, so one bad property does not hide another's error."""
     errors: list[str] = []
@@ -272,7 +272,6 @@ def _cross_checks(logical_id: str, raw: Mapping[str, Any], props: Properties | N
             f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/repo:tag, because the created "
             f"network has no internet access (got {shown(image)})",
         )
-    del props
     return errors
 
 
