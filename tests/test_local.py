@@ -15,7 +15,7 @@ from private_s3_processor_cli import local
 from private_s3_processor_cli.emulator import moto_server
 from private_s3_processor_cli.main import main
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli
 from tests.golden import cases
 
 
@@ -98,26 +98,20 @@ def test_a_key_with_a_quote_breaks_the_direct_input_and_lands_in_the_dlq(
 ) -> None:
     """EventBridge does not escape substituted values: like on AWS, the launch fails and
     the event goes to the dead-letter queue, with the error; nothing runs, nothing vanishes."""
-    session = local.deploy(emulator, cases.INPUT / "prefix_only.yaml", {}, quiet)
-    try:
+    with local.deploy(emulator, cases.INPUT / "prefix_only.yaml", {}, quiet) as session:
         body = tmp_path / "q.csv"
         body.write_text("x\n")
         target = session.processors["Inbound"]
         for key in ['inbound/say "hi".csv', "inbound/back\\slash.csv"]:
             session.upload(body, key, target)
         session.settle()
-    finally:
-        session.close()
     rows = session.results()
     assert [(r.status, r.exit_code) for r in rows] == [("dead-lettered", None)] * 2
     # A backslash that forms a valid JSON escape does not fail the input: the key arrives
     # altered (here a tab) and the worker finds no such object.
-    session2 = local.deploy(emulator, cases.INPUT / "prefix_only.yaml", {}, quiet)
-    try:
+    with local.deploy(emulator, cases.INPUT / "prefix_only.yaml", {}, quiet) as session2:
         session2.upload(body, "inbound/tab\\t.csv", session2.processors["Inbound"])
         session2.settle()
-    finally:
-        session2.close()
     (altered,) = session2.results()
     assert (altered.exit_code, altered.status, altered.environment["S3_KEY"]) == (
         11,
@@ -165,23 +159,20 @@ def test_volume_three_processors_300_uploads(emulator: str, tmp_path: Path) -> N
     body = tmp_path / "body.txt"
     body.write_text("line\n")
     started = time.monotonic()
-    session = local.deploy(emulator, template, {}, quiet, concurrency=2)
-    plan: list[tuple[str, str, str | None]] = []  # (processor's bucket, key, expected)
-    for i in range(300):
-        name = ("Alpha", "Beta", "Gamma")[i % 3]
-        if i % 5 == 4:  # one in five does not match its bucket's processor
-            key = {"Alpha": f"b/{i}.txt", "Beta": f"x/{i}.bb", "Gamma": f"c/{i}.cc"}[name]
-            plan.append((name, key, None))
-        else:
-            key = {"Alpha": f"a/{i} ü.txt", "Beta": f"x/{i}+y.b", "Gamma": f"c/{i}=(z).c"}[name]
-            plan.append((name, key, name))
-    try:
+    with local.deploy(emulator, template, {}, quiet, concurrency=2) as session:
+        plan: list[tuple[str, str, str | None]] = []  # (processor's bucket, key, expected)
+        for i in range(300):
+            name = ("Alpha", "Beta", "Gamma")[i % 3]
+            if i % 5 == 4:  # one in five does not match its bucket's processor
+                key = {"Alpha": f"b/{i}.txt", "Beta": f"x/{i}.bb", "Gamma": f"c/{i}.cc"}[name]
+                plan.append((name, key, None))
+            else:
+                key = {"Alpha": f"a/{i} ü.txt", "Beta": f"x/{i}+y.b", "Gamma": f"c/{i}=(z).c"}[name]
+                plan.append((name, key, name))
         for name, key, _ in plan:
             session.upload(body, key, session.processors[name])
             session.dispatch()
         session.settle()
-    finally:
-        session.close()
     elapsed = time.monotonic() - started
     rows = session.results()
     assert len(rows) == 300
@@ -212,13 +203,10 @@ def test_worker_receives_exactly_what_the_transformer_produces(
     template.write_text(VOLUME)
     body = tmp_path / "gamma.c"
     body.write_bytes(b"0123456789\n" * 7)
-    session = local.deploy(emulator, template, {}, quiet)
-    gamma = session.processors["Gamma"]
-    try:
+    with local.deploy(emulator, template, {}, quiet) as session:
+        gamma = session.processors["Gamma"]
         session.upload(body, "c/Ürün (v2)+x.c", gamma)
         session.settle()
-    finally:
-        session.close()
     (row,) = session.results()
     assert row.exit_code == 0, row
     manifest_key = row.outputs[-1]
@@ -272,14 +260,11 @@ def test_input_transformer_semantics() -> None:
 
 
 def test_test_mode_runs_the_test_command(emulator: str, tmp_path: Path) -> None:
-    session = local.deploy(emulator, cases.INPUT / "test_mode.yaml", {}, quiet)
-    try:
+    with local.deploy(emulator, cases.INPUT / "test_mode.yaml", {}, quiet) as session:
         body = tmp_path / "t.csv"
         body.write_text("x\n")
         session.upload(body, "incoming/t.csv", session.processors["Trial"])
         session.settle()
-    finally:
-        session.close()
     (row,) = session.results()
     assert (row.exit_code, row.status) == (0, "exited")
     assert local.worker_command(session.processors["Trial"])[:2] == ["sh", "-c"]
@@ -312,21 +297,11 @@ def test_an_endpoint_with_no_emulator_is_a_clear_error(capsys: pytest.CaptureFix
 
 def test_command_line_table_and_keep_running_endpoint(tmp_path: Path) -> None:
     """As a user runs it: its own emulator, the table on stdout, progress on stderr."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "private_s3_processor_cli",
-            "local",
-            str(cases.INPUT / "prefix_and_suffix.yaml"),
-            "--upload",
-            f"{ROOT / 'examples' / 'samples'}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        cwd=ROOT,
+    run = cli(
+        "local",
+        str(cases.INPUT / "prefix_and_suffix.yaml"),
+        "--upload",
+        f"{ROOT / 'examples' / 'samples'}",
     )
     assert run.returncode == 0, run.stderr
     assert "emulator at http://localhost:" in run.stderr
@@ -393,14 +368,11 @@ def test_a_failed_task_lands_in_the_failure_queue(emulator: str, tmp_path: Path)
     template.write_text(FAILING)
     body = tmp_path / "f.txt"
     body.write_text("0123456789abcdef\n")
-    session = local.deploy(emulator, template, {}, quiet)
-    fragile = session.processors["Fragile"]
-    try:
+    with local.deploy(emulator, template, {}, quiet) as session:
+        fragile = session.processors["Fragile"]
         session.upload(body, "in/f.txt", fragile)
         session.upload(body, "elsewhere/f.txt", fragile)
         session.settle()
-    finally:
-        session.close()
     failed, ignored = session.results()
     assert (failed.exit_code, failed.status) == (70, "failed, in failure queue")
     assert ignored.processor is None

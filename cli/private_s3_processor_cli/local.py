@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,15 @@ class Processor:
     network: dict[str, Any]
     failure_pattern: str = ""
     failure_queue: str = ""
+
+    @cached_property
+    def matcher(self) -> EventPattern:
+        """The rule's pattern as stored in the emulator, parsed once."""
+        return EventPattern.load(self.pattern)
+
+    @cached_property
+    def failure_matcher(self) -> EventPattern:
+        return EventPattern.load(self.failure_pattern)
 
 
 @dataclass
@@ -566,10 +576,16 @@ class Session:
 
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency)
-        self._by_bucket = {p.bucket: p for p in self.processors.values()}
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def upload(self, path: Path, key: str, processor: Processor) -> None:
-        answer = self.aws["s3"].put_object(Bucket=processor.bucket, Key=key, Body=path.read_bytes())
+        with path.open("rb") as body:  # streamed, not read into memory
+            answer = self.aws["s3"].put_object(Bucket=processor.bucket, Key=key, Body=body)
         ident = (processor.bucket, key, answer["ETag"].strip('"'))
         self.rows[ident] = Row(key=key, bucket=processor.bucket)
         self.order.append(ident)
@@ -606,7 +622,7 @@ class Session:
             row = Row(key=obj["key"], bucket=bucket, status="output")
         row.status = "no match"
         for p in self.processors.values():
-            if not EventPattern.load(p.pattern).matches_event(event):  # type: ignore[arg-type]
+            if not p.matcher.matches_event(event):  # type: ignore[arg-type]
                 continue
             row.processor = p.logical_id
             if ident not in self.rows:
@@ -637,8 +653,7 @@ class Session:
         run_worker(self.endpoint, p, row, self.cwd)
         self.progress(f"{row.key}: worker exited {row.exit_code} ({row.status})")
         stopped = task_stopped_event(p, row)
-        matcher = EventPattern.load(p.failure_pattern)
-        if matcher.matches_event(single_elements_unwrapped(stopped)):
+        if p.failure_matcher.matches_event(single_elements_unwrapped(stopped)):
             # What the processor's failure rule does on AWS with ECS's event.
             self.aws["sqs"].send_message(QueueUrl=p.failure_queue, MessageBody=json.dumps(stopped))
             row.status += ", in failure queue"

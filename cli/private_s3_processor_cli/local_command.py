@@ -40,17 +40,14 @@ def _run(args: argparse.Namespace) -> int:
     with local.emulator(args.endpoint_url, log) as endpoint:
         _progress(f"emulator at {endpoint}")
         session = local.deploy(endpoint, Path(args.template), dict(args.parameter), _progress)
-        processors = session.processors
-        target = _target(processors, args.processor)
-        try:
+        with session:
+            target = _target(session.processors, args.processor)
             for path, key in files:
                 session.upload(path, key, target)
                 session.dispatch()
             if args.watch:
                 _watch(session, Path(args.watch), target)
             session.settle()
-        finally:
-            session.close()
         rows = session.results()
         if args.json:
             for row in rows:
