@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,15 @@ def put(endpoint: str, key: str, body: bytes, **extra: Any) -> dict[str, str]:
         "S3_ETAG": answer["ETag"].strip('"'),
         "S3_VERSION_ID": answer["VersionId"],
     }
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``private-s3-processor ARGS`` as a user runs it: a process of its own, in the project."""
+    return subprocess.run(
+        [sys.executable, "-m", "private_s3_processor_cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        cwd=ROOT,
+    )

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from private_s3_processor.context import static_prefix_list
 from private_s3_processor.handler import handle
 
+from tests.conftest import cli
 from tests.golden import cases
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "private_s3_processor_cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_expand_prints_the_processed_template() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from private_s3_processor_cli.templates import load_template
 
 import template as templates
 from tests import docs
-from tests.conftest import ROOT, find_python313, load_event, tool
+from tests.conftest import ROOT, cli, find_python313, load_event, tool
 from tests.iam import as_list, statements, unknown_actions
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"
@@ -59,23 +58,15 @@ def test_build_templates_pass_cfn_lint(build_dir: Path) -> None:
 
 def test_the_example_expands_and_passes_cfn_lint(build_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "example.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "private_s3_processor_cli",
-            "expand",
-            str(build_dir / "example.yaml"),
-            "-o",
-            str(out),
-            "--parameter",
-            "WorkerImage=123456789012.dkr.ecr.eu-west-1.amazonaws.com/w:1",
-            "--s3-prefix-list-id",
-            "pl-6da54004",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    run = cli(
+        "expand",
+        str(build_dir / "example.yaml"),
+        "-o",
+        str(out),
+        "--parameter",
+        "WorkerImage=123456789012.dkr.ecr.eu-west-1.amazonaws.com/w:1",
+        "--s3-prefix-list-id",
+        "pl-6da54004",
     )
     assert run.returncode == 0, run.stderr
     lint = subprocess.run([tool("cfn-lint"), str(out)], capture_output=True, text=True, check=False)
@@ -171,27 +162,19 @@ def test_bundle_is_complete(sam_builds: dict[str, Path], tmp_path: Path) -> None
     params = [f"--parameter={k}={v}" for k, v in request["templateParameterValues"].items()]
     fragment = tmp_path / "fragment.json"
     fragment.write_text(json.dumps(request["fragment"]))
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "private_s3_processor_cli",
-            "expand",
-            str(fragment),
-            "--region",
-            request["region"],
-            "--account-id",
-            request["accountId"],
-            "--s3-prefix-list-id",
-            "pl-6da54004",
-            *params,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    expanded = cli(
+        "expand",
+        str(fragment),
+        "--region",
+        request["region"],
+        "--account-id",
+        request["accountId"],
+        "--s3-prefix-list-id",
+        "pl-6da54004",
+        *params,
     )
-    assert cli.returncode == 0, cli.stderr
-    assert response["fragment"] == json.loads(cli.stdout)
+    assert expanded.returncode == 0, expanded.stderr
+    assert response["fragment"] == json.loads(expanded.stdout)
     assert response["requestId"] == request["requestId"]
 
 
@@ -310,19 +293,11 @@ def test_stackset_variant_deploys_through_stacksets_on_the_emulator(
 
 
 def test_readme_diagram_is_the_expanded_example(build_dir: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "private_s3_processor_cli",
-            "diagram",
-            str(build_dir / "example.yaml"),
-            "--parameter",
-            f"WorkerImage={docs.EXAMPLE_IMAGE}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    run = cli(
+        "diagram",
+        str(build_dir / "example.yaml"),
+        "--parameter",
+        f"WorkerImage={docs.EXAMPLE_IMAGE}",
     )
     assert run.returncode == 0, run.stderr
     readme = docs.README.read_text(encoding="utf-8")
