@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-from policy_sentry.querying.actions import get_actions_for_service
+from policy_sentry.querying.actions import get_action_data, get_actions_for_service
 
 
 def statements(template: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -36,6 +36,14 @@ def as_list(value: Any) -> list[Any]:
 @cache
 def _service_actions(service: str) -> tuple[str, ...]:
     return tuple(a.lower() for a in get_actions_for_service(service))
+
+
+def resource_level(action: str) -> list[str]:
+    """The ARN formats IAM lets ``action`` be scoped to; [] when only "*" is possible."""
+    service, _, name = action.partition(":")
+    data = get_action_data(service, name) or {}
+    formats = {row["resource_arn_format"] for row in data.get(service, [])}
+    return sorted(formats - {"*"})
 
 
 def unknown_actions(actions: list[str]) -> list[str]:

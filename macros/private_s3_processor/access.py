@@ -177,6 +177,20 @@ def events_role(p: Processor) -> iam.Role:
     """What the rule needs to start the task: RunTask on this family in this cluster,
     PassRole on the two task roles to ECS tasks only, and tagging the tasks it starts."""
     ids = ProcessorIds(p.logical_id)
+    events = trust(
+        "events.amazonaws.com", {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}}
+    )
+    if p.props.Delivery == "Orchestrated":
+        # The state machine runs the task; the rule only starts it (orchestration.py).
+        start = [
+            {
+                "Sid": "StartStateMachine",
+                "Effect": "Allow",
+                "Action": "states:StartExecution",
+                "Resource": Ref(ids.state_machine),
+            }
+        ]
+        return role(ids.events_role, events, "start-execution", start, p.props.Tags)
     statements = [
         {
             "Sid": "RunProcessorTask",
@@ -200,7 +214,4 @@ def events_role(p: Processor) -> iam.Role:
             "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
         },
     ]
-    events = trust(
-        "events.amazonaws.com", {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}}
-    )
     return role(ids.events_role, events, "run-task", statements, p.props.Tags)

@@ -14,7 +14,7 @@ from typing import Any
 
 from troposphere import AWSObject, ecs
 
-from . import access, failures, network, storage, task, trigger
+from . import access, failures, network, orchestration, storage, task, trigger
 from .cfn import tagged
 from .context import Context
 from .errors import ExpansionError, shown
@@ -91,7 +91,11 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
             access.events_role(p),
             trigger.rule(p, net),
             *trigger.dead_letter_queue(p),
-            *failures.failure_rule(p),
+            *(
+                orchestration.resources(p, net)
+                if orchestration.orchestrated(p)
+                else failures.failure_rule(p)
+            ),
             *failures.alarms(p),
         ]
         if p.depends_on:
@@ -197,7 +201,10 @@ def _assemble(
         raise ExpansionError(errors)
 
     members = {p: [o.title for o in objs] for p, objs in generated.items()}
-    targets = {p.logical_id: attribute_targets(p.logical_id, _vpc_value(p)) for p in processors}
+    targets = {
+        p.logical_id: attribute_targets(p.logical_id, _vpc_value(p), p.props.Delivery)
+        for p in processors
+    }
     rewriter = Rewriter(targets, members)
 
     resources: dict[str, Any] = {}

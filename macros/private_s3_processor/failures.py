@@ -62,10 +62,13 @@ def alarms(p: Processor) -> list[cloudwatch.Alarm]:
     ids = ProcessorIds(p.logical_id)
     topic = user(p.props.AlarmTopicArn)
     made = []
-    for alarm_id, queue_id, what in (
-        (ids.dead_letter_alarm, ids.dead_letter_queue, "launches EventBridge could not make"),
-        (ids.failure_alarm, ids.failure_queue, "tasks that failed"),
-    ):
+    queues = [(ids.dead_letter_alarm, ids.dead_letter_queue, "launches EventBridge could not make")]
+    if p.props.Delivery == "Orchestrated":
+        # One queue holds both: uploads the state machine gave up on, with the reason.
+        queues = [(ids.dead_letter_alarm, ids.dead_letter_queue, "uploads not processed")]
+    else:
+        queues.append((ids.failure_alarm, ids.failure_queue, "tasks that failed"))
+    for alarm_id, queue_id, what in queues:
         made.append(
             cloudwatch.Alarm(
                 alarm_id,

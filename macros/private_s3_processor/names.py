@@ -134,6 +134,18 @@ class ProcessorIds:
         return f"{self.processor}FailureAlarm"
 
     @property
+    def state_machine(self) -> str:
+        return f"{self.processor}StateMachine"
+
+    @property
+    def state_machine_role(self) -> str:
+        return f"{self.processor}StateMachineRole"
+
+    @property
+    def state_machine_log_group(self) -> str:
+        return f"{self.processor}StateMachineLogGroup"
+
+    @property
     def own_network(self) -> NetworkIds:
         """Endpoints a processor creates in an existing VPC are its own."""
         return NetworkIds(self.processor)

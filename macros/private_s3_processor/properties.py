@@ -344,8 +344,10 @@ class Properties(Strict):
             "`Direct` \\| `Orchestrated`",
             "`Direct`",
             "`Direct`: the rule's target is the ECS task; failed tasks land in a failure "
-            "queue. `Orchestrated` (a Step Functions state machine) is not available yet and "
-            "is rejected",
+            "queue. `Orchestrated`: the rule starts a Step Functions state machine that runs "
+            "the task with `ecs:runTask.sync`, retries launches with backoff and jitter, and "
+            "sends what still fails, with the reason, to the dead-letter queue (README, "
+            '"Delivery modes")',
         ),
     )
     AlarmTopicArn: StrOrIntrinsic | None = prop(
@@ -353,8 +355,8 @@ class Properties(Strict):
         Doc(
             "ARN",
             "none",
-            "an alarm on the dead-letter queue and one on the failure queue "
-            "notify this SNS topic when they hold messages",
+            "an alarm on the dead-letter queue (and, with `Direct`, one on the failure "
+            "queue) notifies this SNS topic when it holds messages",
             known=False,
         ),
     )

@@ -33,13 +33,22 @@ class Target:
         return {"Fn::GetAtt": [self.logical_id, self.attribute]}
 
 
-def attribute_targets(processor: str, vpc: Any) -> dict[str, Target]:
-    """Every ``!GetAtt <processor>.<Attr>`` the transform offers."""
+# Attributes that exist only in one delivery mode, and the mode.
+MODE_ATTRIBUTES = {
+    "FailureQueueUrl": "Direct",
+    "FailureQueueArn": "Direct",
+    "StateMachineArn": "Orchestrated",
+}
+
+
+def attribute_targets(processor: str, vpc: Any, delivery: str | None = None) -> dict[str, Target]:
+    """Every ``!GetAtt <processor>.<Attr>`` the transform offers (for ``delivery``; all
+    of them when None)."""
     ids = ProcessorIds(processor)
     vpc_target = (
         Target(vpc["Ref"]) if isinstance(vpc, dict) and set(vpc) == {"Ref"} else Target(value=vpc)
     )
-    return {
+    every = {
         "BucketName": Target(ids.bucket),
         "BucketArn": Target(ids.bucket, "Arn"),
         "ClusterArn": Target(CLUSTER, "Arn"),
@@ -54,6 +63,12 @@ def attribute_targets(processor: str, vpc: Any) -> dict[str, Target]:
         "ExecutionRoleArn": Target(ids.execution_role, "Arn"),
         "TaskSecurityGroupId": Target(ids.task_security_group, "GroupId"),
         "VpcId": vpc_target,
+        "StateMachineArn": Target(ids.state_machine),
+    }
+    return {
+        name: target
+        for name, target in every.items()
+        if delivery is None or MODE_ATTRIBUTES.get(name, delivery) == delivery
     }
 
 
@@ -118,6 +133,12 @@ class Rewriter:
         offered = self.targets[processor]
         if isinstance(attribute, str) and attribute in offered:
             return offered[attribute]
+        if isinstance(attribute, str) and attribute in MODE_ATTRIBUTES:
+            self.errors.append(
+                f"{where}: Fn::GetAtt {processor}.{attribute} exists only with Delivery: "
+                f"{MODE_ATTRIBUTES[attribute]} (processor '{processor}' uses the other mode)"
+            )
+            return None
         self.errors.append(
             f"{where}: Fn::GetAtt {processor}.{shown(attribute).strip(chr(34))} is not an "
             f"attribute of a PrivateS3Processor{did_you_mean(str(attribute), offered)}; "

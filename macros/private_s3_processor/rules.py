@@ -81,3 +81,24 @@ def memory_choices(cpu: int) -> tuple[int, ...]:
 
 def smallest_memory(cpu: int) -> int:
     return CPU_MEMORY[cpu][0]
+
+
+# Delivery: Orchestrated. Launch failures (RunTask answering failures[], throttling,
+# ECS service errors) are retried with capped exponential backoff and full jitter;
+# the worst case waits 2+4+8+16+32+60 = 122 s over 7 attempts before dead-lettering.
+# Step Functions names a non-empty failures[] "AmazonECS.Unknown" and ECS API errors
+# "ECS.<Exception>" (throttling arrives as ECS.AmazonECSException).
+LAUNCH_ERRORS = (
+    "AmazonECS.Unknown",
+    "ECS.AmazonECSException",
+    "ECS.ThrottlingException",
+    "ECS.ServerException",
+    "ECS.SdkClientException",
+)
+LAUNCH_RETRY = {
+    "IntervalSeconds": 2,
+    "BackoffRate": 2.0,
+    "MaxAttempts": 6,
+    "MaxDelaySeconds": 60,
+    "JitterStrategy": "FULL",
+}

@@ -256,9 +256,6 @@ def _cross_checks(logical_id: str, raw: Mapping[str, Any]) -> list[str]:
             "prefixes of one another",
         )
 
-    if raw.get("Delivery") == "Orchestrated":
-        err("Delivery", "value 'Orchestrated' is not available yet; use 'Direct'")
-
     network = raw.get("Network")
     if isinstance(network, dict):
         errors += _network_checks(logical_id, network)

@@ -93,7 +93,38 @@ def input_template() -> str:
 def rule(p: Processor, net: NetworkRefs) -> events.Rule:
     ids = ProcessorIds(p.logical_id)
     props = p.props
-    target = events.Target(
+    retry = events.RetryPolicy(
+        MaximumRetryAttempts=props.RetryAttempts,
+        MaximumEventAgeInSeconds=props.MaximumEventAgeInSeconds,
+    )
+    dead_letter = events.DeadLetterConfig(Arn=GetAtt(ids.dead_letter_queue, "Arn"))
+    if props.Delivery == "Orchestrated":
+        # The whole event is the execution's input; the state machine builds the
+        # overrides with JSONPath (orchestration.py).
+        target = events.Target(
+            Id="orchestrator",
+            Arn=Ref(ids.state_machine),
+            RoleArn=GetAtt(ids.events_role, "Arn"),
+            RetryPolicy=retry,
+            DeadLetterConfig=dead_letter,
+        )
+    else:
+        target = _ecs_target(p, net, retry, dead_letter)
+    return events.Rule(
+        ids.rule,
+        Description=f"Uploads to the bucket of processor {p.logical_id} start its Fargate task",
+        EventPattern=event_pattern(p),
+        State="ENABLED",
+        Targets=[target],
+        **tagged(props.Tags),
+    )
+
+
+def _ecs_target(
+    p: Processor, net: NetworkRefs, retry: events.RetryPolicy, dead_letter: events.DeadLetterConfig
+) -> events.Target:
+    ids = ProcessorIds(p.logical_id)
+    return events.Target(
         Id="worker",
         Arn=GetAtt(CLUSTER, "Arn"),
         RoleArn=GetAtt(ids.events_role, "Arn"),
@@ -115,19 +146,8 @@ def rule(p: Processor, net: NetworkRefs) -> events.Rule:
         InputTransformer=events.InputTransformer(
             InputPathsMap=INPUT_PATHS, InputTemplate=input_template()
         ),
-        RetryPolicy=events.RetryPolicy(
-            MaximumRetryAttempts=props.RetryAttempts,
-            MaximumEventAgeInSeconds=props.MaximumEventAgeInSeconds,
-        ),
-        DeadLetterConfig=events.DeadLetterConfig(Arn=GetAtt(ids.dead_letter_queue, "Arn")),
-    )
-    return events.Rule(
-        ids.rule,
-        Description=f"Uploads to the bucket of processor {p.logical_id} start its Fargate task",
-        EventPattern=event_pattern(p),
-        State="ENABLED",
-        Targets=[target],
-        **tagged(props.Tags),
+        RetryPolicy=retry,
+        DeadLetterConfig=dead_letter,
     )
 
 

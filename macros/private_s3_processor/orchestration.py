@@ -1,0 +1,286 @@
+"""``Delivery: Orchestrated``: the rule starts a Step Functions state machine that runs
+the task and waits for it (``ecs:runTask.sync``).
+
+Why a state machine: EventBridge counts a launch as delivered once ``RunTask``
+answers 200, even when the answer lists ``failures[]`` (no capacity, a quota), and a
+task that exits non-zero never reaches its retry policy or dead-letter queue. With
+``.sync``, Step Functions fails the state on both (``AmazonECS.Unknown``, and
+``States.TaskFailed`` with the stopped task as its cause), so the definition can
+retry launches and send every upload that still did not get processed, with the
+reason, to the processor's dead-letter queue. The overrides are built with JSONPath,
+which escapes any key correctly (EventBridge's input template does not).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from troposphere import GetAtt, Join, Ref, Sub, logs, stepfunctions
+
+from .access import role, trust
+from .cfn import arn, tagged
+from .checkov import skips
+from .names import CLUSTER, ProcessorIds
+from .network import NetworkRefs
+from .rules import LAUNCH_ERRORS, LAUNCH_RETRY, NON_FAILURE_EXIT_CODES
+from .spec import Processor
+from .task import CONTAINER_NAME
+
+# The event fields the task gets, as JSONPath into the S3 event (the execution input).
+# ECS wants string values: the size, a number in the event, goes through States.Format.
+ENVIRONMENT_PATHS = (
+    ("S3_BUCKET", "$.detail.bucket.name"),
+    ("S3_KEY", "$.detail.object.key"),
+    ("S3_SIZE", "States.Format('{}', $.detail.object.size)"),
+    ("S3_ETAG", "$.detail.object.etag"),
+    ("S3_VERSION_ID", "$.detail.object.version-id"),
+)
+EXIT_CODE = "$.stopped.Task.Containers[0].ExitCode"
+
+
+def orchestrated(p: Processor) -> bool:
+    return p.props.Delivery == "Orchestrated"
+
+
+def definition(p: Processor) -> dict[str, Any]:
+    """The state machine. ``${...}`` are DefinitionSubstitutions."""
+    outcomes = [c for c in NON_FAILURE_EXIT_CODES if c != 0]
+    return {
+        "Comment": f"Processor {p.logical_id}: run the worker for one upload; retry "
+        "launches; dead-letter what still fails",
+        "StartAt": "RunTask",
+        "States": {
+            "RunTask": {
+                "Type": "Task",
+                "Resource": "${RunTaskSync}",
+                "Parameters": {
+                    "Cluster": "${Cluster}",
+                    "TaskDefinition": "${TaskDefinition}",
+                    "LaunchType": "FARGATE",
+                    "PlatformVersion": "LATEST",
+                    "NetworkConfiguration": {
+                        "AwsvpcConfiguration": {
+                            # Any number of subnets through one substitution.
+                            "Subnets.$": "States.StringSplit('${Subnets}', ',')",
+                            "SecurityGroups": ["${SecurityGroup}"],
+                            "AssignPublicIp": "DISABLED",
+                        }
+                    },
+                    "EnableECSManagedTags": True,
+                    "PropagateTags": "TASK_DEFINITION",
+                    "Overrides": {
+                        "ContainerOverrides": [
+                            {
+                                "Name": CONTAINER_NAME,
+                                "Environment": [
+                                    {"Name": name, "Value.$": path}
+                                    for name, path in ENVIRONMENT_PATHS
+                                ],
+                            }
+                        ]
+                    },
+                },
+                # The stopped task's description is not needed once it succeeded.
+                "ResultPath": None,
+                "Retry": [{"ErrorEquals": list(LAUNCH_ERRORS), **LAUNCH_RETRY}],
+                "Catch": [
+                    # Order matters: States.TaskFailed matches every error but a timeout.
+                    {
+                        "ErrorEquals": list(LAUNCH_ERRORS),
+                        "ResultPath": "$.error",
+                        "Next": "DeadLetter",
+                    },
+                    {
+                        "ErrorEquals": ["States.TaskFailed"],
+                        "ResultPath": "$.error",
+                        "Next": "StoppedTask",
+                    },
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "DeadLetter"},
+                ],
+                "Next": "Processed",
+            },
+            "Processed": {"Type": "Succeed"},
+            # A non-zero exit fails the .sync state with the task description as the
+            # cause; the worker's "skipped" and "gone" exits are outcomes, not failures.
+            "StoppedTask": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.error.Cause", "StringMatches": "{*", "Next": "ReadStoppedTask"}
+                ],
+                "Default": "DeadLetter",
+            },
+            "ReadStoppedTask": {
+                "Type": "Pass",
+                "Parameters": {"Task.$": "States.StringToJson($.error.Cause)"},
+                "ResultPath": "$.stopped",
+                "Next": "HasExitCode",
+            },
+            "HasExitCode": {
+                "Type": "Choice",
+                "Choices": [{"Variable": EXIT_CODE, "IsPresent": True, "Next": "ExitCode"}],
+                "Default": "DeadLetter",
+            },
+            "ExitCode": {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "Or": [{"Variable": EXIT_CODE, "NumericEquals": c} for c in outcomes],
+                        "Next": "Processed",
+                    }
+                ],
+                "Default": "DeadLetter",
+            },
+            "DeadLetter": {
+                "Type": "Task",
+                "Resource": "${SendMessage}",
+                "Parameters": {
+                    "QueueUrl": "${DeadLetterQueueUrl}",
+                    "MessageBody": {
+                        "processor": p.logical_id,
+                        "event.$": "$$.Execution.Input",
+                        "error.$": "$.error.Error",
+                        "cause.$": "$.error.Cause",
+                        "execution.$": "$$.Execution.Id",
+                    },
+                },
+                "ResultPath": None,
+                "Retry": [
+                    {
+                        "ErrorEquals": ["States.ALL"],
+                        "IntervalSeconds": 1,
+                        "BackoffRate": 2.0,
+                        "MaxAttempts": 5,
+                        "JitterStrategy": "FULL",
+                    }
+                ],
+                "Next": "Failed",
+            },
+            # Ends FAILED so the execution counts in ExecutionsFailed as well.
+            "Failed": {
+                "Type": "Fail",
+                "Error": "ProcessingFailed",
+                "Cause": "The upload was not processed; it is in the dead-letter queue "
+                "(private-s3-processor redrive re-submits it)",
+            },
+        },
+    }
+
+
+def log_group(p: Processor) -> logs.LogGroup:
+    # The /aws/vendedlogs/ prefix keeps the log group out of CloudWatch Logs' resource
+    # policy, whose size limit otherwise caps how many state machines can log.
+    return logs.LogGroup(
+        ProcessorIds(p.logical_id).state_machine_log_group,
+        LogGroupName=Sub(f"/aws/vendedlogs/states/${{AWS::StackName}}-{p.logical_id}"),
+        RetentionInDays=p.props.LogRetentionInDays,
+        **tagged(p.props.Tags),
+        Metadata=skips("CKV_AWS_158"),
+    )
+
+
+def state_machine_role(p: Processor) -> Any:
+    """Run this family in this cluster and follow the task (.sync), pass the two task
+    roles to ECS, send to the processor's dead-letter queue, and deliver its logs."""
+    ids = ProcessorIds(p.logical_id)
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "RunProcessorTask",
+            "Effect": "Allow",
+            "Action": "ecs:RunTask",
+            "Resource": arn("ecs", f"task-definition/${{AWS::StackName}}-{p.logical_id}:*"),
+            "Condition": {"ArnEquals": {"ecs:cluster": GetAtt(CLUSTER, "Arn")}},
+        },
+        {
+            "Sid": "FollowTasks",
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeTasks", "ecs:StopTask"],
+            "Resource": arn("ecs", f"task/${{{CLUSTER}}}/*"),
+        },
+        {
+            "Sid": "TagStartedTasks",
+            "Effect": "Allow",
+            "Action": "ecs:TagResource",
+            "Resource": arn("ecs", f"task/${{{CLUSTER}}}/*"),
+            "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
+        },
+        {
+            # .sync learns that a task stopped through this Step Functions managed rule.
+            "Sid": "SyncRule",
+            "Effect": "Allow",
+            "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            "Resource": arn("events", "rule/StepFunctionsGetEventsForECSTaskRule"),
+        },
+        {
+            "Sid": "PassTaskRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": [GetAtt(ids.task_role, "Arn"), GetAtt(ids.execution_role, "Arn")],
+            "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        },
+        {
+            "Sid": "DeadLetter",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": GetAtt(ids.dead_letter_queue, "Arn"),
+        },
+        {
+            # Step Functions' log delivery actions have no resource-level permissions
+            # ("*" is the documented form); they only wire this machine's logging.
+            "Sid": "LogDelivery",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogDelivery",
+                "logs:GetLogDelivery",
+                "logs:UpdateLogDelivery",
+                "logs:DeleteLogDelivery",
+                "logs:ListLogDeliveries",
+                "logs:PutResourcePolicy",
+                "logs:DescribeResourcePolicies",
+                "logs:DescribeLogGroups",
+            ],
+            "Resource": "*",
+        },
+    ]
+    states = trust(
+        "states.amazonaws.com",
+        {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}},
+    )
+    return role(ids.state_machine_role, states, "run-task-sync", statements, p.props.Tags)
+
+
+def state_machine(p: Processor, net: NetworkRefs) -> stepfunctions.StateMachine:
+    ids = ProcessorIds(p.logical_id)
+    return stepfunctions.StateMachine(
+        ids.state_machine,
+        StateMachineType="STANDARD",  # .sync needs a Standard workflow
+        RoleArn=GetAtt(ids.state_machine_role, "Arn"),
+        Definition=definition(p),
+        DefinitionSubstitutions={
+            # Whole-ARN substitutions keep the definition partition-neutral.
+            "RunTaskSync": Sub("arn:${AWS::Partition}:states:::ecs:runTask.sync"),
+            "SendMessage": Sub("arn:${AWS::Partition}:states:::sqs:sendMessage"),
+            "Cluster": GetAtt(CLUSTER, "Arn"),
+            "TaskDefinition": Ref(ids.task_definition),
+            "Subnets": Join(",", net.subnets),
+            "SecurityGroup": GetAtt(ids.task_security_group, "GroupId"),
+            "DeadLetterQueueUrl": Ref(ids.dead_letter_queue),
+        },
+        LoggingConfiguration=stepfunctions.LoggingConfiguration(
+            Destinations=[
+                stepfunctions.LogDestination(
+                    CloudWatchLogsLogGroup=stepfunctions.CloudWatchLogsLogGroup(
+                        LogGroupArn=GetAtt(ids.state_machine_log_group, "Arn")
+                    )
+                )
+            ],
+            # Failures with their input (the S3 event), not every transition.
+            Level="ERROR",
+            IncludeExecutionData=True,
+        ),
+        TracingConfiguration=stepfunctions.TracingConfiguration(Enabled=False),
+        **tagged(p.props.Tags),
+    )
+
+
+def resources(p: Processor, net: NetworkRefs) -> list[Any]:
+    return [log_group(p), state_machine_role(p), state_machine(p, net)]
