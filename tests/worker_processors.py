@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from private_s3_worker import Outputs, SourceObject
@@ -42,3 +44,11 @@ def echo_environment(source: SourceObject, outputs: Outputs) -> dict[str, Any]:
 
     source.body.read()
     return {name: value for name, value in os.environ.items() if name.startswith("S3_")}
+
+
+def fails_while_marked(source: SourceObject, outputs: Outputs) -> dict[str, Any]:
+    """Fails while the file named by FLAKY_MARKER exists (an outage that ends), then
+    processes like ``upper``."""
+    if Path(os.environ["FLAKY_MARKER"]).exists():
+        raise RuntimeError("downstream outage (marker file present)")
+    return upper(source, outputs)

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,7 +45,10 @@ from private_s3_processor import Context, ec2_prefix_list, expand
 from private_s3_processor.intrinsics import parameter_values
 from private_s3_processor.rules import MAX_OVERRIDES_CHARS, TYPE_NAME
 
+from . import states
 from .emulator import CREDENTIALS, aws_env, is_emulator, moto_server
+from .launches import LaunchError, LaunchFaults, camel, failures_cause, stopped_task
+from .states import StatesError
 from .templates import DEFAULT_ACCOUNT, load_template, split_transforms
 
 REGION = CREDENTIALS["AWS_REGION"]
@@ -72,6 +77,10 @@ class Processor:
     network: dict[str, Any]
     failure_pattern: str = ""
     failure_queue: str = ""
+    delivery: str = "Direct"
+    state_machine: str = ""  # its ARN in the emulator (Orchestrated)
+    definition: dict[str, Any] = field(default_factory=dict)  # substitutions filled in
+    retry_attempts: int = 185  # the rule target's MaximumRetryAttempts
 
     @cached_property
     def matcher(self) -> EventPattern:
@@ -97,6 +106,9 @@ class Row:
     overrides: dict[str, Any] | None = None
     environment: dict[str, str] = field(default_factory=dict)
     task_arn: str = ""
+    launch_attempts: int = 0
+    runs: int = 0  # worker runs (a redriven upload runs again)
+    outcome: str = ""  # processed | dead-lettered | failure queue | lost | no match
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -105,6 +117,9 @@ class Row:
             "exit_code": self.exit_code,
             "outputs": self.outputs,
             "status": self.status,
+            "outcome": self.outcome,
+            "launch_attempts": self.launch_attempts,
+            "runs": self.runs,
             "duration_s": self.duration_s,
         }
 
@@ -119,7 +134,7 @@ def clients(endpoint: str) -> dict[str, Any]:
     )
     return {
         name: session.client(name, endpoint_url=endpoint)
-        for name in ("s3", "sqs", "events", "cloudformation", "ecs", "ec2")
+        for name in ("s3", "sqs", "events", "cloudformation", "ecs", "ec2", "stepfunctions")
     }
 
 
@@ -285,6 +300,26 @@ def processors_of(
             aws, declared, described["taskDefinition"], container
         )
         written_target = template["Resources"][f"{name}Rule"]["Properties"]["Targets"][0]
+        retry = written_target["RetryPolicy"]["MaximumRetryAttempts"]
+        machine = template["Resources"].get(f"{name}StateMachine")
+        if machine is not None:
+            found[name] = Processor(
+                logical_id=name,
+                bucket=bucket,
+                rule_arn=rule["Arn"],
+                pattern=rule["EventPattern"],
+                target=targets[0],
+                cluster=physical["PrivateS3Cluster"],
+                task_definition=registered,
+                dead_letter_queue=physical[f"{name}DeadLetterQueue"],
+                container=container,
+                network={},
+                delivery="Orchestrated",
+                state_machine=physical[f"{name}StateMachine"],
+                definition=_definition(machine["Properties"], physical, values, registered),
+                retry_attempts=retry,
+            )
+            continue
         vpc = written_target["EcsParameters"]["NetworkConfiguration"]["AwsVpcConfiguration"]
         # moto drops a rule target's NetworkConfiguration: it comes from the template.
         network = {
@@ -294,6 +329,22 @@ def processors_of(
                 "assignPublicIp": vpc["AssignPublicIp"],
             }
         }
+        # ... and the stored target is put back as the template wrote it, on the completed
+        # task definition, so anything reading the rule's target (redrive) can use it.
+        target = dict(targets[0])
+        target["EcsParameters"] = {
+            **target["EcsParameters"],
+            "TaskDefinitionArn": registered,
+            "NetworkConfiguration": {
+                "awsvpcConfiguration": {
+                    "Subnets": network["awsvpcConfiguration"]["subnets"],
+                    "SecurityGroups": network["awsvpcConfiguration"]["securityGroups"],
+                    "AssignPublicIp": vpc["AssignPublicIp"],
+                }
+            },
+        }
+        aws["events"].put_targets(Rule=rule_name, Targets=[target])
+        targets = [target]
         found[name] = Processor(
             logical_id=name,
             bucket=bucket,
@@ -309,8 +360,40 @@ def processors_of(
                 Name=_rule_name(physical[f"{name}FailureRule"])
             )["EventPattern"],
             failure_queue=physical[f"{name}FailureQueue"],
+            retry_attempts=retry,
         )
     return found
+
+
+def _definition(
+    props: Mapping[str, Any],
+    physical: Mapping[str, str],
+    values: Mapping[str, Any],
+    registered: str,
+) -> dict[str, Any]:
+    """The state machine's definition with its DefinitionSubstitutions filled in.
+
+    moto's CloudFormation reads only DefinitionString, so the definition comes from the
+    template; the task definition is the revision registered from the template (see
+    _complete_task_definition), of the same family."""
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": DEFAULT_ACCOUNT}
+    text = json.dumps(props["Definition"])
+    for name, value in props.get("DefinitionSubstitutions", {}).items():
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            resolved = str(value["Fn::Sub"])
+            for var, pseudo_value in pseudo.items():
+                resolved = resolved.replace("${" + var + "}", pseudo_value)
+        elif isinstance(value, dict) and "Fn::Join" in value:
+            separator, items = value["Fn::Join"]
+            parts = _resolve(items, physical, values)
+            resolved = parts if isinstance(parts, str) else separator.join(map(str, parts))
+        else:
+            resolved = str(_resolve(value, physical, values))
+        if name == "TaskDefinition":
+            resolved = registered
+        text = text.replace("${" + name + "}", json.dumps(resolved)[1:-1])
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def _complete_task_definition(
@@ -439,11 +522,17 @@ def overrides_problem(text: str) -> tuple[dict[str, Any] | None, str | None]:
     return parsed, None
 
 
-def dead_letter(aws: Mapping[str, Any], p: Processor, event: dict[str, Any], error: str) -> None:
+def dead_letter(
+    aws: Mapping[str, Any],
+    p: Processor,
+    event: dict[str, Any],
+    error: str,
+    code: str = "InvalidInput",
+) -> None:
     """What EventBridge does with a target it cannot invoke: the event, with the error in
     message attributes, to the target's dead-letter queue."""
     attributes = {
-        "ERROR_CODE": "InvalidInput",
+        "ERROR_CODE": code,
         "ERROR_MESSAGE": error[:1000],
         "RULE_ARN": p.rule_arn,
         "TARGET_ARN": p.target["Arn"],
@@ -569,13 +658,19 @@ class Session:
     cwd: Path
     progress: Callable[[str], None]
     concurrency: int = 2
+    stack: str = ""
+    faults: LaunchFaults = field(default_factory=LaunchFaults)
+    time_scale: float = 1.0  # retry waits are multiplied by this (load tests shorten them)
     rows: dict[tuple[str, str, str], Row] = field(default_factory=dict)
     order: list[tuple[str, str, str]] = field(default_factory=list)
     retriggered: list[Row] = field(default_factory=list)
     pending: list[Future[None]] = field(default_factory=list)
+    started: set[str] = field(default_factory=set)  # tasks and executions already run here
 
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        self._rng = random.Random(self.faults.seed)
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Session:
         return self
@@ -627,36 +722,168 @@ class Session:
             row.processor = p.logical_id
             if ident not in self.rows:
                 self.retriggered.append(row)
+            if p.delivery == "Orchestrated":
+                # The rule's target: StartExecution with the whole event as input.
+                execution = self.aws["stepfunctions"].start_execution(
+                    stateMachineArn=p.state_machine, input=json.dumps(event)
+                )["executionArn"]
+                self.started.add(execution)
+                row.status = "running"
+                self.pending.append(self._pool.submit(self._orchestrate, p, row, event, execution))
+                continue
             text = apply_input_transformer(p.target["InputTransformer"], event)
             overrides, problem = overrides_problem(text)
             if problem is not None:
                 dead_letter(self.aws, p, event, problem)
-                row.status = "dead-lettered"
+                row.status, row.outcome = "dead-lettered", "dead-lettered"
                 self.progress(f"{row.key}: {problem}; event sent to {p.logical_id}'s DLQ")
                 continue
             row.overrides = overrides
-            launched = self.aws["ecs"].run_task(
-                cluster=p.cluster,
-                taskDefinition=p.task_definition,
-                launchType="FARGATE",
-                overrides=overrides,
-                count=1,
-                startedBy="private-s3-local",
-                networkConfiguration=p.network,
-            )
-            row.task_arn = str(launched["tasks"][0]["taskArn"])
-            row.status = "running"
-            self.progress(f"{row.key}: rule {p.logical_id} matched, task started")
-            self.pending.append(self._pool.submit(self._task, p, row))
+            row.status = "launching"
+            self.pending.append(self._pool.submit(self._direct, p, row, event))
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds * self.time_scale)
+
+    def _run_task(self, p: Processor, row: Row, network: Mapping[str, Any]) -> str:
+        """RunTask in the emulator, after the simulated faults (LaunchError)."""
+        row.launch_attempts += 1
+        self.faults.check(p.task_definition)
+        launched = self.aws["ecs"].run_task(
+            cluster=p.cluster,
+            taskDefinition=p.task_definition,
+            launchType="FARGATE",
+            overrides=row.overrides,
+            count=1,
+            startedBy="private-s3-local",
+            networkConfiguration=network,
+        )
+        task_arn = str(launched["tasks"][0]["taskArn"])
+        with self._lock:
+            self.started.add(task_arn)
+        row.task_arn = task_arn
+        return task_arn
+
+    def _direct(self, p: Processor, row: Row, event: dict[str, Any]) -> None:
+        """EventBridge's ECS target: throttling is retried (backoff with jitter, up to the
+        target's MaximumRetryAttempts) and then dead-lettered; a 200 with failures[]
+        counts as delivered, so that upload is lost (README, "Delivery modes")."""
+        retries = 0
+        while True:
+            try:
+                self._run_task(p, row, p.network)
+                break
+            except LaunchError as exc:
+                if exc.kind == "failures":
+                    row.status = (
+                        f"lost: RunTask answered failures[] ({exc}); "
+                        "EventBridge counted it delivered"
+                    )
+                    row.outcome = "lost"
+                    self.progress(f"{row.key}: {row.status}")
+                    return
+                if retries >= p.retry_attempts:
+                    dead_letter(self.aws, p, event, f"ThrottlingException: {exc}", "Throttling")
+                    row.status, row.outcome = "dead-lettered (throttled)", "dead-lettered"
+                    return
+                self._sleep(self._rng.uniform(0, min(60.0, 2.0**retries)))
+                retries += 1
+        self.progress(f"{row.key}: rule {p.logical_id} matched, task started")
+        self._task(p, row)
 
     def _task(self, p: Processor, row: Row) -> None:
         run_worker(self.endpoint, p, row, self.cwd)
+        self._stopped(p, row)
         self.progress(f"{row.key}: worker exited {row.exit_code} ({row.status})")
         stopped = task_stopped_event(p, row)
         if p.failure_matcher.matches_event(single_elements_unwrapped(stopped)):
             # What the processor's failure rule does on AWS with ECS's event.
             self.aws["sqs"].send_message(QueueUrl=p.failure_queue, MessageBody=json.dumps(stopped))
             row.status += ", in failure queue"
+            row.outcome = "failure queue"
+        else:
+            row.outcome = "processed"
+
+    def _stopped(self, p: Processor, row: Row) -> None:
+        row.runs += 1
+        self.aws["ecs"].stop_task(
+            cluster=p.cluster, task=row.task_arn, reason="Essential container in task exited"
+        )
+
+    def _orchestrate(self, p: Processor, row: Row, event: dict[str, Any], execution: str) -> None:
+        outcome = states.run(
+            p.definition,
+            event,
+            _StepFunctionsServices(self, p, row),
+            execution_id=execution,
+            sleep=self._sleep,
+            rng=self._rng,
+        )
+        if outcome.status == "SUCCEEDED":
+            row.outcome = "processed"
+        elif row.outcome != "dead-lettered":
+            row.outcome = "lost"
+            row.status = f"execution failed without dead-lettering: {outcome.error} {outcome.cause}"
+        self.progress(f"{row.key}: execution {outcome.status.lower()} ({row.status})")
+
+    def adopt(self) -> int:
+        """Run what someone else started in the emulator (``redrive``): executions of the
+        processors' state machines and tasks in the cluster that this session did not
+        start. The emulator records them but runs nothing; here they run as the rest do."""
+        adopted = 0
+        for p in self.processors.values():
+            if p.delivery == "Orchestrated":
+                listed = self.aws["stepfunctions"].list_executions(stateMachineArn=p.state_machine)
+                for execution in listed["executions"]:
+                    arn = execution["executionArn"]
+                    if arn in self.started:
+                        continue
+                    self.started.add(arn)
+                    described = self.aws["stepfunctions"].describe_execution(executionArn=arn)
+                    event = json.loads(described["input"])
+                    row = self._row_of(event["detail"], p)
+                    self.pending.append(self._pool.submit(self._orchestrate, p, row, event, arn))
+                    adopted += 1
+                continue
+            arns = self.aws["ecs"].list_tasks(cluster=p.cluster, desiredStatus="RUNNING")
+            fresh = [a for a in arns["taskArns"] if a not in self.started]
+            if not fresh:
+                continue
+            for task in self.aws["ecs"].describe_tasks(cluster=p.cluster, tasks=fresh)["tasks"]:
+                env = {
+                    e["name"]: e["value"]
+                    for o in task.get("overrides", {}).get("containerOverrides", [])
+                    for e in o.get("environment", [])
+                }
+                if env.get("S3_BUCKET") != p.bucket:
+                    continue  # another processor's task in the shared cluster
+                self.started.add(task["taskArn"])
+                detail = {
+                    "bucket": {"name": env["S3_BUCKET"]},
+                    "object": {"key": env.get("S3_KEY", ""), "etag": env.get("S3_ETAG", "")},
+                }
+                row = self._row_of(detail, p)
+                row.overrides = task.get("overrides", {})
+                row.task_arn = task["taskArn"]
+                row.launch_attempts += 1
+                self.pending.append(self._pool.submit(self._task, p, row))
+                adopted += 1
+        return adopted
+
+    def _row_of(self, detail: Mapping[str, Any], p: Processor) -> Row:
+        ident = (
+            detail["bucket"]["name"],
+            detail["object"]["key"],
+            str(detail["object"].get("etag", "")),
+        )
+        row = self.rows.get(ident)
+        if row is None:
+            row = Row(key=ident[1], bucket=ident[0])
+            self.rows[ident] = row
+            self.order.append(ident)
+        row.processor = p.logical_id
+        row.status = "redriven"
+        return row
 
     def settle(self) -> None:
         """Wait for the running tasks and the events their outputs cause, until quiet."""
@@ -681,12 +908,51 @@ class Session:
         return [self.rows[i] for i in self.order]
 
 
+class _StepFunctionsServices:
+    """The integrations the state machine calls, as Step Functions documents them, on the
+    emulator: ``ecs:runTask.sync`` runs the worker and waits; ``sqs:sendMessage``."""
+
+    def __init__(self, session: Session, p: Processor, row: Row) -> None:
+        self.session, self.p, self.row = session, p, row
+
+    def call(self, resource: str, parameters: dict[str, Any]) -> Any:
+        session, p, row = self.session, self.p, self.row
+        if resource.endswith(":states:::ecs:runTask.sync"):
+            row.overrides = camel(parameters["Overrides"])
+            try:
+                task_arn = session._run_task(p, row, camel(parameters["NetworkConfiguration"]))
+            except LaunchError as exc:
+                if exc.kind == "throttling":
+                    raise StatesError(
+                        "ECS.AmazonECSException", f"{exc} (Error Code: ThrottlingException)"
+                    ) from None
+                raise StatesError("AmazonECS.Unknown", failures_cause(exc)) from None
+            run_worker(session.endpoint, p, row, session.cwd)
+            session._stopped(p, row)
+            described = stopped_task(task_arn, p.cluster, p.task_definition, row.exit_code)
+            if row.exit_code != 0:
+                raise StatesError("States.TaskFailed", json.dumps(described))
+            return described
+        if resource.endswith(":states:::sqs:sendMessage"):
+            body = parameters["MessageBody"]
+            session.aws["sqs"].send_message(
+                QueueUrl=parameters["QueueUrl"],
+                MessageBody=body if isinstance(body, str) else json.dumps(body),
+            )
+            row.outcome = "dead-lettered"
+            row.status += f", dead-lettered ({body.get('error') if isinstance(body, dict) else ''})"
+            return {}
+        raise states.Unsupported(f"the local flow has no integration {resource}")
+
+
 def deploy(
     endpoint: str,
     template: Path,
     given: Mapping[str, str],
     progress: Callable[[str], None],
     concurrency: int = 2,
+    faults: LaunchFaults | None = None,
+    time_scale: float = 1.0,
 ) -> Session:
     """Expand ``template``, create it as a new stack in the emulator, and return the
     session that uploads to it and plays its events."""
@@ -700,7 +966,18 @@ def deploy(
         f"stack {stack}: {len(physical)} resources; processors "
         + ", ".join(f"{p.logical_id} (bucket {p.bucket})" for p in processors.values())
     )
-    return Session(endpoint, aws, processors, tap, Path.cwd(), progress, concurrency)
+    return Session(
+        endpoint,
+        aws,
+        processors,
+        tap,
+        Path.cwd(),
+        progress,
+        concurrency,
+        stack=stack,
+        faults=faults or LaunchFaults(),
+        time_scale=time_scale,
+    )
 
 
 def tap_queue(aws: Mapping[str, Any]) -> str:

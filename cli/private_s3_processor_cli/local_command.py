@@ -9,11 +9,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from private_s3_processor import ExpansionError
 
 from . import local
+from .launches import LaunchFaults
 from .local import LocalError, Session
 
 
@@ -39,7 +41,19 @@ def _run(args: argparse.Namespace) -> int:
     log = Path(tempfile.gettempdir()) / "private-s3-processor-moto.log"
     with local.emulator(args.endpoint_url, log) as endpoint:
         _progress(f"emulator at {endpoint}")
-        session = local.deploy(endpoint, Path(args.template), dict(args.parameter), _progress)
+        try:
+            faults = LaunchFaults(args.fail_launches, args.throttle_launches, args.seed)
+        except ValueError as exc:
+            raise LocalError(str(exc)) from None
+        session = local.deploy(
+            endpoint,
+            Path(args.template),
+            dict(args.parameter),
+            _progress,
+            concurrency=args.concurrency,
+            faults=faults,
+            time_scale=args.time_scale,
+        )
         with session:
             target = _target(session.processors, args.processor)
             for path, key in files:
@@ -58,12 +72,24 @@ def _run(args: argparse.Namespace) -> int:
                 for output in row.outputs:
                     print(f"  {row.key} -> s3://{row.bucket}/{output}")
             matched = sum(1 for r in rows if r.processor)
+            outcomes = Counter(r.outcome for r in rows if r.processor)
             print(
                 f"{len(rows)} uploads, {matched} matched a processor, "
                 f"{sum(1 for r in rows if r.exit_code == 0)} processed (exit 0), "
                 f"{len(session.retriggered)} outputs re-triggered a processor; "
                 f"{time.monotonic() - started:.1f}s"
             )
+            if (
+                set(outcomes) - {"processed"}
+                or session.faults.failures
+                or session.faults.throttling
+            ):
+                print(
+                    "outcomes: "
+                    + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
+                    + "; launch attempts: "
+                    + ", ".join(f"{n} {k}" for k, n in sorted(session.faults.drawn.items()))
+                )
         if args.keep_running:
             print(
                 f"emulator still running at {endpoint} (AWS_ENDPOINT_URL={endpoint}); "

@@ -27,6 +27,16 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (got {text})")
+    return value
+
+
 def _parameter_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--parameter",
@@ -106,12 +116,57 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one JSON object per upload on stdout instead of the table",
     )
+    loc.add_argument(
+        "--fail-launches",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share (0 to 1) of launch attempts that answer 200 with failures[] (no capacity)",
+    )
+    loc.add_argument(
+        "--throttle-launches",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share (0 to 1) of launch attempts that are throttled",
+    )
+    loc.add_argument("--seed", type=int, help="seed of the simulated faults and jitter")
+    loc.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="multiply retry waits by FACTOR (e.g. 0.01 for load tests; default 1)",
+    )
+    loc.add_argument(
+        "--concurrency", type=int, default=2, metavar="N", help="tasks run at once (default 2)"
+    )
     loc.add_argument("--endpoint-url", help="use this running moto server instead of starting one")
     loc.add_argument(
         "--keep-running",
         action="store_true",
         help="leave the emulator up at the end (prints its endpoint)",
     )
+    red = sub.add_parser(
+        "redrive",
+        help="re-submit the uploads a processor's dead-letter and failure queues hold",
+        description="Reads the processor's queues and re-submits each recorded upload the "
+        "way its rule delivers it (StartExecution when Orchestrated, RunTask with the rule "
+        "target's parameters when Direct). A message is deleted only after its "
+        "re-submission was accepted. Exit 1 when any message was kept.",
+    )
+    red.add_argument("--stack", required=True, help="the stack holding the processor")
+    red.add_argument("--processor", required=True, metavar="LOGICAL_ID")
+    red.add_argument(
+        "--queue",
+        choices=("all", "dead-letter", "failure"),
+        default="all",
+        help="which of its queues (default: all)",
+    )
+    red.add_argument("--dry-run", action="store_true", help="list what would be re-submitted")
+    red.add_argument("--json", action="store_true", help="one JSON object per message")
+    red.add_argument("--region", help="default: the AWS SDK's")
+    red.add_argument("--endpoint-url", help="an emulator's endpoint (e.g. the local flow's)")
     return top
 
 
@@ -125,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .local_command import run_local
 
         return run_local(args)
+    if args.command == "redrive":
+        return _redrive(args)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
@@ -163,3 +220,38 @@ def _diagram(args: argparse.Namespace) -> int:
         return 1
     sys.stdout.write(mermaid(result))
     return 0
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .redrive import RedriveError, locate, redrive
+
+    session = boto3.session.Session(region_name=args.region)
+    aws = {
+        name: session.client(name, endpoint_url=args.endpoint_url)
+        for name in ("cloudformation", "sqs", "events", "ecs", "stepfunctions")
+    }
+
+    def say(line: dict[str, object]) -> None:
+        if args.json:
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+            return
+        what = line.get("upload") or f"message {line['message']}"
+        detail = line.get("started") or line.get("reason") or ""
+        print(f"{line['queue']}: {line['action']} {what} {detail}".rstrip(), flush=True)
+
+    try:
+        deployed = locate(aws, args.stack, args.processor)
+        report = redrive(aws, deployed, queues=args.queue, dry_run=args.dry_run, say=say)
+    except (RedriveError, ClientError, BotoCoreError) as exc:
+        print(f"private-s3-processor redrive: {exc}", file=sys.stderr)
+        return 1
+    verb = "would re-submit" if args.dry_run else "re-submitted"
+    count = len(report.lines) - report.kept if args.dry_run else report.resubmitted
+    print(
+        f"{deployed.processor} ({deployed.delivery}): {verb} {count}, kept {report.kept}",
+        file=sys.stderr,
+    )
+    return 1 if report.kept else 0
