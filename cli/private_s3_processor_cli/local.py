@@ -1,7 +1,9 @@
 """``private-s3-processor local``: the whole flow on one machine, on the moto server.
 
 S3 upload -> S3's EventBridge event -> each processor's rule pattern -> the rule
-target's InputTransformer -> ECS RunTask -> the worker as a local process.
+target's InputTransformer -> ECS RunTask -> the worker as a local process
+(``Delivery: Orchestrated``: -> StartExecution -> the state machine, run by
+``states.py`` -> runTask.sync -> the worker).
 
 The template is expanded by the macro's own code and created as a stack in the
 emulator. Where moto falls short of AWS (SPEC §5) the flow works around it with
