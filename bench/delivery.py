@@ -36,7 +36,7 @@ Resources:
       Delivery: {delivery}
 """
 TIME_SCALE = 0.001
-OUTCOMES = ("processed", "dead-lettered", "failure queue", "lost")
+OUTCOMES = ("processed", "dead-lettered", "lost")
 
 
 @dataclass

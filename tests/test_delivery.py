@@ -210,7 +210,7 @@ def test_orchestrated_dead_letters_a_failed_task_with_the_reason_then_redrive(
     ] * 2
 
 
-def test_direct_failure_queue_redrive(
+def test_direct_failed_task_redrive(
     emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_credentials: None
 ) -> None:
     template, marker = flaky(tmp_path, "Direct")
@@ -220,14 +220,16 @@ def test_direct_failure_queue_redrive(
         p = session.processors["Flaky"]
         session.upload(body, "in/one.csv", p)
         session.settle()
-        assert session.results()[0].outcome == "failure queue"
+        assert session.results()[0].outcome == "dead-lettered"
+        (message,) = messages(session, p.dead_letter_queue)
+        assert json.loads(message["Body"])["detail-type"] == "ECS Task State Change"
         marker.unlink()
-        code, out, err = redrive_cli(session, capsys, "--processor", "Flaky", "--queue", "failure")
+        code, out, err = redrive_cli(session, capsys, "--processor", "Flaky")
         assert code == 0, err
-        assert "failure: re-submitted s3://" in out
+        assert out.startswith("re-submitted s3://")
         assert session.adopt() == 1
         session.settle()
-        assert messages(session, p.failure_queue) == []
+        assert messages(session, p.dead_letter_queue) == []
     (row,) = session.results()
     assert (row.exit_code, row.outcome, row.runs) == (0, "processed", 2)
 
@@ -246,8 +248,6 @@ def test_redrive_keeps_what_it_cannot_read_and_says_so(
 
         code, out, err = redrive_cli(session, capsys, "--processor", "Nope")
         assert code == 1 and "has no processor 'Nope'; its processors: Flaky" in err
-        code, out, err = redrive_cli(session, capsys, "--processor", "Flaky", "--queue", "failure")
-        assert code == 1 and "has no failure queue" in err
     code = main(
         ["redrive", "--stack", "no-such-stack", "--processor", "X", "--endpoint-url", emulator]
     )

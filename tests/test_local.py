@@ -361,7 +361,7 @@ Resources:
 """
 
 
-def test_a_failed_task_lands_in_the_failure_queue(emulator: str, tmp_path: Path) -> None:
+def test_a_failed_task_lands_in_the_dead_letter_queue(emulator: str, tmp_path: Path) -> None:
     """EventBridge counts the launch as delivered; the failure rule on ECS's task-stopped
     event is what keeps the failure from living only in the logs."""
     template = tmp_path / "fragile.yaml"
@@ -374,10 +374,10 @@ def test_a_failed_task_lands_in_the_failure_queue(emulator: str, tmp_path: Path)
         session.upload(body, "elsewhere/f.txt", fragile)
         session.settle()
     failed, ignored = session.results()
-    assert (failed.exit_code, failed.status) == (70, "failed, in failure queue")
+    assert (failed.exit_code, failed.status) == (70, "failed, dead-lettered")
     assert ignored.processor is None
     messages = session.aws["sqs"].receive_message(
-        QueueUrl=fragile.failure_queue, MaxNumberOfMessages=10
+        QueueUrl=fragile.dead_letter_queue, MaxNumberOfMessages=10
     )["Messages"]
     assert len(messages) == 1
     event = json.loads(messages[0]["Body"])

@@ -46,28 +46,73 @@ def test_no_internet_path(name: str) -> None:
         assert vpc["AwsVpcConfiguration"]["AssignPublicIp"] == "DISABLED"
 
 
+def task_groups(template: dict[str, Any], p: str) -> list[Any]:
+    """The security groups a task of processor ``p`` runs with: the rule target's (Direct)
+    or the state machine's comma-joined substitution (Orchestrated)."""
+    res = template["Resources"]
+    machine = res.get(f"{p}StateMachine")
+    if machine is not None:
+        joined = machine["Properties"]["DefinitionSubstitutions"]["SecurityGroups"]
+        separator, groups = joined["Fn::Join"]
+        assert separator == ","
+        return list(groups)
+    target = res[f"{p}Rule"]["Properties"]["Targets"][0]
+    return list(
+        target["EcsParameters"]["NetworkConfiguration"]["AwsVpcConfiguration"]["SecurityGroups"]
+    )
+
+
 @pytest.mark.parametrize("name", sorted(OUTPUTS))
-def test_task_security_group_reaches_endpoints_and_s3_only(name: str) -> None:
+def test_tasks_reach_the_endpoints_and_s3_only(name: str) -> None:
+    """SPEC semantics 5: the task's groups have no ingress, and together allow TCP 443 to
+    the endpoints' group and S3's prefix list only; the endpoints admit TCP 443 only from
+    groups that tasks carry. The task's own group is one of them."""
     template = OUTPUTS[name]
+    res = template["Resources"]
+    carried = set()
     for p in processors(template):
-        group = template["Resources"][f"{p}TaskSecurityGroup"]["Properties"]
-        assert "SecurityGroupIngress" not in group
-        egress = group["SecurityGroupEgress"]
+        groups = task_groups(template, p)
+        assert groups[0] == {"Fn::GetAtt": [f"{p}TaskSecurityGroup", "GroupId"]}
+        egress = []
+        for group in groups:
+            props = res[group["Fn::GetAtt"][0]]["Properties"]
+            assert "SecurityGroupIngress" not in props
+            egress += props["SecurityGroupEgress"]
+            carried.add(json.dumps(group, sort_keys=True))
         assert {(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in egress} == {
             ("tcp", 443, 443)
         }
-        assert [
-            r.get("DestinationPrefixListId") for r in egress if "DestinationPrefixListId" in r
-        ] == [cases.PREFIX_LIST]
-        assert len([r for r in egress if "DestinationSecurityGroupId" in r]) == 1
-        assert not any("CidrIp" in r for r in egress)
-        ingress = template["Resources"][f"{p}EndpointIngress"]["Properties"]
-        assert ingress["SourceSecurityGroupId"] == {
-            "Fn::GetAtt": [f"{p}TaskSecurityGroup", "GroupId"]
-        }
-        assert ingress["GroupId"] == next(
+        assert [r["DestinationPrefixListId"] for r in egress if "DestinationPrefixListId" in r] == [
+            cases.PREFIX_LIST
+        ]
+        endpoint_groups = [
             r["DestinationSecurityGroupId"] for r in egress if "DestinationSecurityGroupId" in r
-        )
+        ]
+        assert len(endpoint_groups) == 1
+        assert not any("CidrIp" in r or "CidrIpv6" in r for r in egress)
+        admitted = [
+            r["Properties"]["SourceSecurityGroupId"]
+            for r in of_type(template, "AWS::EC2::SecurityGroupIngress").values()
+            if r["Properties"]["GroupId"] == endpoint_groups[0]
+        ]
+        assert any(a in groups for a in admitted), (p, admitted)
+    for ingress in of_type(template, "AWS::EC2::SecurityGroupIngress").values():
+        props = ingress["Properties"]
+        assert (props["IpProtocol"], props["FromPort"], props["ToPort"]) == ("tcp", 443, 443)
+        assert json.dumps(props["SourceSecurityGroupId"], sort_keys=True) in carried
+        assert not {"CidrIp", "CidrIpv6", "SourcePrefixListId"} & set(props)
+
+
+def test_a_shared_network_admits_its_tasks_with_one_rule() -> None:
+    """12 resources per processor (CloudFormation's 500 then hold 40): the endpoints admit
+    the shared endpoint-client group, which every task carries besides its own."""
+    res = OUTPUTS["three_processors"]["Resources"]
+    assert "PrivateS3EndpointClientIngress" in res
+    assert not [k for k in res if k.endswith("EndpointIngress") and not k.startswith("PrivateS3")]
+    for p in ("Alpha", "Beta", "Gamma"):
+        assert task_groups(OUTPUTS["three_processors"], p)[1] == {
+            "Fn::GetAtt": ["PrivateS3EndpointClientSecurityGroup", "GroupId"]
+        }
 
 
 def _services(template: dict[str, Any]) -> set[str]:
@@ -304,12 +349,19 @@ def test_retry_policy_and_dead_letter_queue() -> None:
     allow = [s for s in policy if s["Effect"] == "Allow"]
     assert allow == [
         {
-            "Sid": "OnlyThisRule",
+            "Sid": "OnlyTheseRules",
             "Effect": "Allow",
             "Principal": {"Service": "events.amazonaws.com"},
             "Action": "sqs:SendMessage",
             "Resource": {"Fn::GetAtt": ["IntakeDeadLetterQueue", "Arn"]},
-            "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["IntakeRule", "Arn"]}}},
+            "Condition": {
+                "ArnEquals": {
+                    "aws:SourceArn": [
+                        {"Fn::GetAtt": ["IntakeRule", "Arn"]},
+                        {"Fn::GetAtt": ["IntakeFailureRule", "Arn"]},
+                    ]
+                }
+            },
         }
     ]
 
@@ -393,6 +445,8 @@ def test_stable_logical_ids() -> None:
             "PrivateS3Subnet2",
             "PrivateS3Subnet2RouteTableAssociation",
             "PrivateS3EndpointSecurityGroup",
+            "PrivateS3EndpointClientSecurityGroup",
+            "PrivateS3EndpointClientIngress",
             "PrivateS3S3Endpoint",
             "PrivateS3EcrApiEndpoint",
             "PrivateS3EcrDkrEndpoint",
@@ -407,14 +461,11 @@ def test_stable_logical_ids() -> None:
             "InvoicesExecutionRole",
             "InvoicesTaskDefinition",
             "InvoicesTaskSecurityGroup",
-            "InvoicesEndpointIngress",
             "InvoicesEventsRole",
             "InvoicesRule",
             "InvoicesDeadLetterQueue",
             "InvoicesDeadLetterQueuePolicy",
             "InvoicesFailureRule",
-            "InvoicesFailureQueue",
-            "InvoicesFailureQueuePolicy",
         ]
     )
 
@@ -435,23 +486,21 @@ def test_tags_on_taggable_resources() -> None:
     # Policies and security-group rules are not taggable in CloudFormation.
     assert untagged == {
         "TaggedBucketPolicy",
-        "TaggedEndpointIngress",
         "TaggedDeadLetterQueuePolicy",
-        "TaggedFailureQueuePolicy",
     }
     assert "Tags" not in cases.expected("defaults")["Resources"]["UploadsBucket"]["Properties"]
 
 
 def test_resource_counts_quoted_in_the_readme() -> None:
-    """29 resources for one processor (14 shared), 44 for two, 15 per further processor."""
+    """28 resources for one processor (16 shared), 40 for two, 12 per further processor."""
     one = OUTPUTS["prefix_and_suffix"]["Resources"]
     two = OUTPUTS["two_processors"]["Resources"]
     three = OUTPUTS["three_processors"]["Resources"]
-    assert len(one) == 29
-    assert len([k for k in one if k.startswith("PrivateS3")]) == 14
-    assert len(two) == 44
-    # Three processors: one more (the kms endpoint, Beta uses a KMS key) besides 15 more.
-    assert len(three) == 44 + 15 + 1
+    assert len(one) == 28
+    assert len([k for k in one if k.startswith("PrivateS3")]) == 16
+    assert len(two) == 40
+    # Three processors: one more (the kms endpoint, Beta uses a KMS key) besides 12 more.
+    assert len(three) == 40 + 12 + 1
 
 
 def _task_event(
@@ -518,7 +567,7 @@ def test_failure_rule_catches_failed_tasks_only(event: dict[str, Any], failed: b
     # container the unwrapped event is equivalent (see local.single_elements_unwrapped).
     assert EventPattern.load(text).matches_event(single_elements_unwrapped(event)) is failed
     target = rule["Targets"][0]
-    assert target["Arn"] == {"Fn::GetAtt": ["InvoicesFailureQueue", "Arn"]}
+    assert target["Arn"] == {"Fn::GetAtt": ["InvoicesDeadLetterQueue", "Arn"]}
 
 
 def test_non_failure_exit_codes_are_the_workers() -> None:
@@ -528,12 +577,12 @@ def test_non_failure_exit_codes_are_the_workers() -> None:
     assert NON_FAILURE_EXIT_CODES == (ExitCode.PROCESSED, ExitCode.SKIPPED, ExitCode.GONE)
 
 
-def test_alarms_watch_both_queues() -> None:
+def test_one_alarm_watches_the_dead_letter_queue() -> None:
     res = OUTPUTS["alarms"]["Resources"]
-    for alarm, queue in (
-        ("WatchedDeadLetterAlarm", "WatchedDeadLetterQueue"),
-        ("WatchedFailureAlarm", "WatchedFailureQueue"),
-    ):
+    assert [k for k, r in res.items() if r["Type"] == "AWS::CloudWatch::Alarm"] == [
+        "WatchedDeadLetterAlarm"
+    ]
+    for alarm, queue in (("WatchedDeadLetterAlarm", "WatchedDeadLetterQueue"),):
         props = res[alarm]["Properties"]
         assert props["Dimensions"] == [
             {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}

@@ -29,7 +29,7 @@ def definition() -> dict[str, Any]:
         "Cluster": "arn:aws:ecs:eu-west-1:123456789012:cluster/c",
         "TaskDefinition": "arn:aws:ecs:eu-west-1:123456789012:task-definition/s-Invoices:1",
         "Subnets": "subnet-1,subnet-2",
-        "SecurityGroup": "sg-1",
+        "SecurityGroups": "sg-1,sg-2",
         "DeadLetterQueueUrl": "https://sqs/dlq",
     }.items():
         text = text.replace("${" + name + "}", value)

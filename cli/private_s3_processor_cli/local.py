@@ -78,7 +78,6 @@ class Processor:
     container: dict[str, Any]
     network: dict[str, Any]
     failure_pattern: str = ""
-    failure_queue: str = ""
     delivery: str = "Direct"
     state_machine: str = ""  # its ARN in the emulator (Orchestrated)
     definition: dict[str, Any] = field(default_factory=dict)  # substitutions filled in
@@ -110,7 +109,7 @@ class Row:
     task_arn: str = ""
     launch_attempts: int = 0
     runs: int = 0  # worker runs (a redriven upload runs again)
-    outcome: str = ""  # processed | dead-lettered | failure queue | lost | no match
+    outcome: str = ""  # processed | dead-lettered | lost
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -361,7 +360,6 @@ def processors_of(
             failure_pattern=aws["events"].describe_rule(
                 Name=_rule_name(physical[f"{name}FailureRule"])
             )["EventPattern"],
-            failure_queue=physical[f"{name}FailureQueue"],
             retry_attempts=retry,
         )
     return found
@@ -800,9 +798,11 @@ class Session:
         stopped = task_stopped_event(p, row)
         if p.failure_matcher.matches_event(single_elements_unwrapped(stopped)):
             # What the processor's failure rule does on AWS with ECS's event.
-            self.aws["sqs"].send_message(QueueUrl=p.failure_queue, MessageBody=json.dumps(stopped))
-            row.status += ", in failure queue"
-            row.outcome = "failure queue"
+            self.aws["sqs"].send_message(
+                QueueUrl=p.dead_letter_queue, MessageBody=json.dumps(stopped)
+            )
+            row.status += ", dead-lettered"
+            row.outcome = "dead-lettered"
         else:
             row.outcome = "processed"
 

@@ -149,20 +149,14 @@ def parser() -> argparse.ArgumentParser:
     )
     red = sub.add_parser(
         "redrive",
-        help="re-submit the uploads a processor's dead-letter and failure queues hold",
-        description="Reads the processor's queues and re-submits each recorded upload the "
-        "way its rule delivers it (StartExecution when Orchestrated, RunTask with the rule "
-        "target's parameters when Direct). A message is deleted only after its "
+        help="re-submit the uploads a processor's dead-letter queue holds",
+        description="Reads the processor's dead-letter queue and re-submits each recorded "
+        "upload the way its rule delivers it (StartExecution when Orchestrated, RunTask "
+        "with the rule target's parameters when Direct). A message is deleted only after its "
         "re-submission was accepted. Exit 1 when any message was kept.",
     )
     red.add_argument("--stack", required=True, help="the stack holding the processor")
     red.add_argument("--processor", required=True, metavar="LOGICAL_ID")
-    red.add_argument(
-        "--queue",
-        choices=("all", "dead-letter", "failure"),
-        default="all",
-        help="which of its queues (default: all)",
-    )
     red.add_argument("--dry-run", action="store_true", help="list what would be re-submitted")
     red.add_argument("--json", action="store_true", help="one JSON object per message")
     red.add_argument("--region", help="default: the AWS SDK's")
@@ -240,11 +234,11 @@ def _redrive(args: argparse.Namespace) -> int:
             return
         what = line.get("upload") or f"message {line['message']}"
         detail = line.get("started") or line.get("reason") or ""
-        print(f"{line['queue']}: {line['action']} {what} {detail}".rstrip(), flush=True)
+        print(f"{line['action']} {what} {detail}".rstrip(), flush=True)
 
     try:
         deployed = locate(aws, args.stack, args.processor)
-        report = redrive(aws, deployed, queues=args.queue, dry_run=args.dry_run, say=say)
+        report = redrive(aws, deployed, dry_run=args.dry_run, say=say)
     except (RedriveError, ClientError, BotoCoreError) as exc:
         print(f"private-s3-processor redrive: {exc}", file=sys.stderr)
         return 1

@@ -1,12 +1,13 @@
-"""``private-s3-processor redrive``: re-submit the uploads a processor's queues hold.
+"""``private-s3-processor redrive``: re-submit the uploads a processor's dead-letter
+queue holds.
 
-The queues hold three kinds of message, all of them a record of one upload:
+The queue holds three kinds of message, all of them a record of one upload:
 
 - EventBridge's dead-letter message (either mode): the S3 event itself, with the
   error in message attributes;
 - the state machine's (Orchestrated): ``{"processor", "event", "error", "cause", ...}``;
-- the failure rule's (Direct): ECS's "Task State Change" event, whose ``overrides``
-  hold the upload's ``S3_*`` environment.
+- the failure rule's (Direct, a task that failed): ECS's "Task State Change" event,
+  whose ``overrides`` hold the upload's ``S3_*`` environment.
 
 Each upload is re-submitted the way its processor's rule would have delivered it:
 ``StartExecution`` of the state machine (Orchestrated) or ``RunTask`` with the rule
@@ -49,7 +50,6 @@ class Deployed:
     processor: str
     rule: str
     dead_letter_queue: str
-    failure_queue: str | None
     state_machine: str | None
 
     @property
@@ -88,7 +88,6 @@ def locate(aws: Mapping[str, Any], stack: str, processor: str) -> Deployed:
         processor=processor,
         rule=physical[f"{processor}Rule"].rsplit("/", 1)[-1],
         dead_letter_queue=physical[f"{processor}DeadLetterQueue"],
-        failure_queue=physical.get(f"{processor}FailureQueue"),
         state_machine=physical.get(f"{processor}StateMachine"),
     )
 
@@ -203,54 +202,44 @@ def redrive(
     aws: Mapping[str, Any],
     deployed: Deployed,
     *,
-    queues: str = "all",
     dry_run: bool = False,
     wait_s: int = 1,
     say: Callable[[dict[str, Any]], None] = lambda line: None,
 ) -> Report:
     sqs = aws["sqs"]
-    chosen = []
-    if queues in ("all", "dead-letter"):
-        chosen.append(("dead-letter", deployed.dead_letter_queue))
-    if queues in ("all", "failure"):
-        if deployed.failure_queue is None:
-            if queues == "failure":
-                raise RedriveError(
-                    f"processor {deployed.processor} uses Delivery: Orchestrated, which has no "
-                    "failure queue (its failures are in the dead-letter queue)"
-                )
-        else:
-            chosen.append(("failure", deployed.failure_queue))
+    queue = deployed.dead_letter_queue
     report = Report()
-    for queue_name, queue in chosen:
-        kept: list[str] = []
-        for message in _messages(sqs, queue, wait_s):
-            line: dict[str, Any] = {"queue": queue_name, "message": message["MessageId"]}
-            try:
-                event = recorded_event(message["Body"])
-            except ValueError as exc:
-                line.update(action="kept", reason=f"not a record of an upload: {exc}")
-                kept.append(message["ReceiptHandle"])
-            else:
-                line["upload"] = describe(event)
-                if dry_run:
-                    line["action"] = "would re-submit"
-                    kept.append(message["ReceiptHandle"])
-                else:
-                    try:
-                        line["started"] = resubmit(aws, deployed, event)
-                    except (RedriveError, ClientError, BotoCoreError) as exc:
-                        line.update(action="kept", reason=f"re-submission failed: {exc}")
-                        kept.append(message["ReceiptHandle"])
-                    else:
-                        # Only now: a message is never lost between receive and re-submit.
-                        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-                        line["action"] = "re-submitted"
-                        report.resubmitted += 1
-            if line["action"] == "kept":
-                report.kept += 1
-            report.lines.append(line)
-            say(line)
-        for handle in kept:  # visible again at once, for the next run or reader
-            sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=handle, VisibilityTimeout=0)
+    kept: list[str] = []
+    for message in _messages(sqs, queue, wait_s):
+        line = _one(aws, deployed, message, dry_run)
+        if line["action"] == "re-submitted":
+            # Only now: a message is never lost between receive and re-submission.
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+            report.resubmitted += 1
+        else:
+            kept.append(message["ReceiptHandle"])
+            report.kept += line["action"] == "kept"
+        report.lines.append(line)
+        say(line)
+    for handle in kept:  # visible again at once, for the next run or reader
+        sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=handle, VisibilityTimeout=0)
     return report
+
+
+def _one(
+    aws: Mapping[str, Any], deployed: Deployed, message: Mapping[str, Any], dry_run: bool
+) -> dict[str, Any]:
+    """What to do with one message: re-submitted, would re-submit, or kept (and why)."""
+    line: dict[str, Any] = {"message": message["MessageId"]}
+    try:
+        event = recorded_event(message["Body"])
+    except ValueError as exc:
+        return {**line, "action": "kept", "reason": f"not a record of an upload: {exc}"}
+    line["upload"] = describe(event)
+    if dry_run:
+        return {**line, "action": "would re-submit"}
+    try:
+        started = resubmit(aws, deployed, event)
+    except (RedriveError, ClientError, BotoCoreError) as exc:
+        return {**line, "action": "kept", "reason": f"re-submission failed: {exc}"}
+    return {**line, "action": "re-submitted", "started": started}

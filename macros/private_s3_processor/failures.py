@@ -1,5 +1,5 @@
-"""Failures made visible: a task that stopped without doing its work lands in a queue,
-and queues with messages raise an alarm.
+"""Failures made visible: a task that stopped without doing its work lands in the
+processor's dead-letter queue, and a queue with messages raises an alarm.
 
 EventBridge counts a launch as delivered once ECS accepts ``RunTask``, so a task
 that then fails (non-zero exit, or never started) reaches neither the retry policy
@@ -14,7 +14,6 @@ from troposphere import GetAtt, Sub, cloudwatch, events
 
 from .cfn import tagged, user
 from .names import CLUSTER, ProcessorIds
-from .queues import rule_queue
 from .rules import FAILURE_STOP_CODES, NON_FAILURE_EXIT_CODES
 from .spec import Processor
 
@@ -45,51 +44,40 @@ def failure_rule(p: Processor) -> list[Any]:
     ids = ProcessorIds(p.logical_id)
     rule = events.Rule(
         ids.failure_rule,
-        Description=f"Failed tasks of processor {p.logical_id} go to its failure queue",
+        Description=f"Failed tasks of processor {p.logical_id} go to its dead-letter queue",
         EventPattern=failure_pattern(p),
         State="ENABLED",
-        Targets=[events.Target(Id="failures", Arn=GetAtt(ids.failure_queue, "Arn"))],
+        Targets=[events.Target(Id="failures", Arn=GetAtt(ids.dead_letter_queue, "Arn"))],
         **tagged(p.props.Tags),
     )
-    queue = rule_queue(ids.failure_queue, ids.failure_queue_policy, ids.failure_rule, p.props.Tags)
-    return [rule, *queue]
+    return [rule]
 
 
 def alarms(p: Processor) -> list[cloudwatch.Alarm]:
-    """With ``AlarmTopicArn``: one alarm per queue, as soon as it holds a message."""
+    """With ``AlarmTopicArn``: an alarm as soon as the dead-letter queue holds a message."""
     if p.props.AlarmTopicArn is None:
         return []
     ids = ProcessorIds(p.logical_id)
     topic = user(p.props.AlarmTopicArn)
-    made = []
-    queues = [(ids.dead_letter_alarm, ids.dead_letter_queue, "launches EventBridge could not make")]
-    if p.props.Delivery == "Orchestrated":
-        # One queue holds both: uploads the state machine gave up on, with the reason.
-        queues = [(ids.dead_letter_alarm, ids.dead_letter_queue, "uploads not processed")]
-    else:
-        queues.append((ids.failure_alarm, ids.failure_queue, "tasks that failed"))
-    for alarm_id, queue_id, what in queues:
-        made.append(
-            cloudwatch.Alarm(
-                alarm_id,
-                AlarmDescription=f"Processor {p.logical_id}: {what} are waiting in its queue "
-                "(private-s3-processor redrive re-submits them)",
-                Namespace="AWS/SQS",
-                MetricName="ApproximateNumberOfMessagesVisible",
-                Dimensions=[
-                    cloudwatch.MetricDimension(
-                        Name="QueueName", Value=GetAtt(queue_id, "QueueName")
-                    )
-                ],
-                Statistic="Maximum",
-                Period=60,
-                EvaluationPeriods=1,
-                Threshold=0,
-                ComparisonOperator="GreaterThanThreshold",
-                TreatMissingData="notBreaching",
-                AlarmActions=[topic],
-                OKActions=[topic],
-                **tagged(p.props.Tags),
+    alarm = cloudwatch.Alarm(
+        ids.dead_letter_alarm,
+        AlarmDescription=f"Processor {p.logical_id}: uploads that were not processed are "
+        "waiting in its dead-letter queue (private-s3-processor redrive re-submits them)",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[
+            cloudwatch.MetricDimension(
+                Name="QueueName", Value=GetAtt(ids.dead_letter_queue, "QueueName")
             )
-        )
-    return made
+        ],
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[topic],
+        OKActions=[topic],
+        **tagged(p.props.Tags),
+    )
+    return [alarm]

@@ -49,6 +49,14 @@ class NetworkIds:
         return f"{self.owner}EndpointSecurityGroup"
 
     @property
+    def endpoint_client_security_group(self) -> str:
+        return f"{self.owner}EndpointClientSecurityGroup"
+
+    @property
+    def endpoint_client_ingress(self) -> str:
+        return f"{self.owner}EndpointClientIngress"
+
+    @property
     def s3_endpoint(self) -> str:
         return f"{self.owner}S3Endpoint"
 
@@ -118,20 +126,8 @@ class ProcessorIds:
         return f"{self.processor}FailureRule"
 
     @property
-    def failure_queue(self) -> str:
-        return f"{self.processor}FailureQueue"
-
-    @property
-    def failure_queue_policy(self) -> str:
-        return f"{self.processor}FailureQueuePolicy"
-
-    @property
     def dead_letter_alarm(self) -> str:
         return f"{self.processor}DeadLetterAlarm"
-
-    @property
-    def failure_alarm(self) -> str:
-        return f"{self.processor}FailureAlarm"
 
     @property
     def state_machine(self) -> str:

@@ -24,7 +24,7 @@ from .names import CLUSTER, ProcessorIds
 from .network import NetworkRefs
 from .rules import LAUNCH_ERRORS, LAUNCH_RETRY, NON_FAILURE_EXIT_CODES
 from .spec import Processor
-from .task import CONTAINER_NAME
+from .task import CONTAINER_NAME, security_groups
 
 # The event fields the task gets, as JSONPath into the S3 event (the execution input).
 # ECS wants string values: the size, a number in the event, goes through States.Format.
@@ -62,7 +62,7 @@ def definition(p: Processor) -> dict[str, Any]:
                         "AwsvpcConfiguration": {
                             # Any number of subnets through one substitution.
                             "Subnets.$": "States.StringSplit('${Subnets}', ',')",
-                            "SecurityGroups": ["${SecurityGroup}"],
+                            "SecurityGroups.$": "States.StringSplit('${SecurityGroups}', ',')",
                             "AssignPublicIp": "DISABLED",
                         }
                     },
@@ -262,7 +262,7 @@ def state_machine(p: Processor, net: NetworkRefs) -> stepfunctions.StateMachine:
             "Cluster": GetAtt(CLUSTER, "Arn"),
             "TaskDefinition": Ref(ids.task_definition),
             "Subnets": Join(",", net.subnets),
-            "SecurityGroup": GetAtt(ids.task_security_group, "GroupId"),
+            "SecurityGroups": Join(",", security_groups(p, net)),
             "DeadLetterQueueUrl": Ref(ids.dead_letter_queue),
         },
         LoggingConfiguration=stepfunctions.LoggingConfiguration(

@@ -343,11 +343,11 @@ class Properties(Strict):
         Doc(
             "`Direct` \\| `Orchestrated`",
             "`Direct`",
-            "`Direct`: the rule's target is the ECS task; failed tasks land in a failure "
-            "queue. `Orchestrated`: the rule starts a Step Functions state machine that runs "
-            "the task with `ecs:runTask.sync`, retries launches with backoff and jitter, and "
-            "sends what still fails, with the reason, to the dead-letter queue (README, "
-            '"Delivery modes")',
+            "`Direct`: the rule's target is the ECS task; failed tasks land in the "
+            "dead-letter queue too. `Orchestrated`: the rule starts a Step Functions state "
+            "machine that runs the task with `ecs:runTask.sync`, retries launches with "
+            "backoff and jitter, and sends what still fails, with the reason, to the "
+            'dead-letter queue (README, "Delivery modes")',
         ),
     )
     AlarmTopicArn: StrOrIntrinsic | None = prop(
@@ -355,8 +355,8 @@ class Properties(Strict):
         Doc(
             "ARN",
             "none",
-            "an alarm on the dead-letter queue (and, with `Direct`, one on the failure "
-            "queue) notifies this SNS topic when it holds messages",
+            "an alarm on the dead-letter queue notifies this SNS topic as soon as it "
+            "holds a message",
             known=False,
         ),
     )

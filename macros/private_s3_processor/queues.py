@@ -1,4 +1,4 @@
-"""An encrypted SQS queue that only one EventBridge rule may send to."""
+"""An encrypted SQS queue that only the given EventBridge rules may send to."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ RETENTION_S = 14 * 24 * 3600
 
 
 def rule_queue(
-    queue_id: str, policy_id: str, rule_id: str, tag_values: Mapping[str, Any]
+    queue_id: str, policy_id: str, rule_ids: list[str], tag_values: Mapping[str, Any]
 ) -> list[sqs.Queue | sqs.QueuePolicy]:
-    """Messages kept 14 days; TLS only; ``SendMessage`` for the rule ``rule_id`` alone."""
+    """Messages kept 14 days; TLS only; ``SendMessage`` for the rules ``rule_ids`` alone."""
     queue = sqs.Queue(
         queue_id,
         SqsManagedSseEnabled=True,
@@ -31,12 +31,14 @@ def rule_queue(
             "Version": "2012-10-17",
             "Statement": [
                 {
-                    "Sid": "OnlyThisRule",
+                    "Sid": "OnlyTheseRules",
                     "Effect": "Allow",
                     "Principal": {"Service": "events.amazonaws.com"},
                     "Action": "sqs:SendMessage",
                     "Resource": GetAtt(queue, "Arn"),
-                    "Condition": {"ArnEquals": {"aws:SourceArn": GetAtt(rule_id, "Arn")}},
+                    "Condition": {
+                        "ArnEquals": {"aws:SourceArn": [GetAtt(r, "Arn") for r in rule_ids]}
+                    },
                 },
                 {
                     "Sid": "DenyInsecureTransport",

@@ -35,8 +35,6 @@ class Target:
 
 # Attributes that exist only in one delivery mode, and the mode.
 MODE_ATTRIBUTES = {
-    "FailureQueueUrl": "Direct",
-    "FailureQueueArn": "Direct",
     "StateMachineArn": "Orchestrated",
 }
 
@@ -56,8 +54,6 @@ def attribute_targets(processor: str, vpc: Any, delivery: str | None = None) -> 
         "RuleArn": Target(ids.rule, "Arn"),
         "DeadLetterQueueUrl": Target(ids.dead_letter_queue),
         "DeadLetterQueueArn": Target(ids.dead_letter_queue, "Arn"),
-        "FailureQueueUrl": Target(ids.failure_queue),
-        "FailureQueueArn": Target(ids.failure_queue, "Arn"),
         "LogGroupName": Target(ids.log_group),
         "TaskRoleArn": Target(ids.task_role, "Arn"),
         "ExecutionRoleArn": Target(ids.execution_role, "Arn"),

@@ -94,9 +94,28 @@ def task_security_group(
 
     S3 through a gateway endpoint is reached at S3's public addresses, so egress
     limited to the VPC's CIDR would silently break S3 and image-layer pulls; the
-    prefix list is the precise destination.
+    prefix list is the precise destination. In a shared network the way to the
+    endpoints is the network's endpoint-client group, which the task also carries
+    (network.py); otherwise this group has it, and the endpoints admit this group.
     """
     ids = ProcessorIds(p.logical_id)
+    s3 = ec2.SecurityGroupRule(
+        Description="HTTPS to S3 through the gateway endpoint (S3's prefix list)",
+        IpProtocol="tcp",
+        FromPort=443,
+        ToPort=443,
+        DestinationPrefixListId=s3_prefix_list,
+    )
+    if net.client_security_group is not None:
+        group = ec2.SecurityGroup(
+            ids.task_security_group,
+            GroupDescription=f"Tasks of processor {p.logical_id}: no ingress, HTTPS to S3 "
+            "only (the endpoints through the shared endpoint-client group)",
+            VpcId=net.vpc,
+            SecurityGroupEgress=[s3],
+            **tagged(p.props.Tags),
+        )
+        return [group]
     group = ec2.SecurityGroup(
         ids.task_security_group,
         GroupDescription=f"Tasks of processor {p.logical_id}: no ingress, HTTPS to the VPC "
@@ -110,13 +129,7 @@ def task_security_group(
                 ToPort=443,
                 DestinationSecurityGroupId=net.endpoint_security_group,
             ),
-            ec2.SecurityGroupRule(
-                Description="HTTPS to S3 through the gateway endpoint (S3's prefix list)",
-                IpProtocol="tcp",
-                FromPort=443,
-                ToPort=443,
-                DestinationPrefixListId=s3_prefix_list,
-            ),
+            s3,
         ],
         **tagged(p.props.Tags),
     )
@@ -130,3 +143,9 @@ def task_security_group(
         SourceSecurityGroupId=GetAtt(group, "GroupId"),
     )
     return [group, ingress]
+
+
+def security_groups(p: Processor, net: NetworkRefs) -> list[Any]:
+    """The groups a task of ``p`` runs with."""
+    own = GetAtt(ProcessorIds(p.logical_id).task_security_group, "GroupId")
+    return [own] if net.client_security_group is None else [own, net.client_security_group]

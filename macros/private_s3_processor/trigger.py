@@ -12,7 +12,7 @@ from .names import CLUSTER, ProcessorIds
 from .network import NetworkRefs
 from .queues import rule_queue
 from .spec import Processor
-from .task import CONTAINER_NAME
+from .task import CONTAINER_NAME, security_groups
 
 # Event fields every "Object Created" event of a versioned bucket carries. A path
 # missing from an event would leave its variable uncreated, so only these are used.
@@ -136,7 +136,7 @@ def _ecs_target(
             NetworkConfiguration=events.NetworkConfiguration(
                 AwsVpcConfiguration=events.AwsVpcConfiguration(
                     Subnets=net.subnets,
-                    SecurityGroups=[GetAtt(ids.task_security_group, "GroupId")],
+                    SecurityGroups=security_groups(p, net),
                     AssignPublicIp="DISABLED",
                 )
             ),
@@ -152,6 +152,10 @@ def _ecs_target(
 
 
 def dead_letter_queue(p: Processor) -> list[sqs.Queue | sqs.QueuePolicy]:
-    """Launches EventBridge could not make; only this rule may send."""
+    """Every upload not processed, with the reason, in one queue: launches EventBridge
+    could not make and (Direct) the failure rule's failed tasks, or (Orchestrated) what
+    the state machine gave up on. Only the processor's rules may send; the state
+    machine sends with its role."""
     ids = ProcessorIds(p.logical_id)
-    return rule_queue(ids.dead_letter_queue, ids.dead_letter_queue_policy, ids.rule, p.props.Tags)
+    rules = [ids.rule] if p.props.Delivery == "Orchestrated" else [ids.rule, ids.failure_rule]
+    return rule_queue(ids.dead_letter_queue, ids.dead_letter_queue_policy, rules, p.props.Tags)
