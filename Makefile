@@ -81,6 +81,7 @@ demo: $(RUNTIME_STAMP)
 # 100 MB and 1 GB objects against a bare get_object loop, same emulator, same run.
 bench: $(STAMP)
 	$(PY) -m bench.worker
+	$(PY) -m bench.transform
 	$(PY) -m bench.delivery
 
 clean:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from troposphere import GetAtt, Ref, s3
@@ -15,6 +16,41 @@ from .spec import Processor
 # administration (policy, configuration, deletion of the bucket) stays outside it,
 # so CloudFormation and operators can never be locked out (SPEC semantics 4).
 OBJECT_ACTIONS = ["s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:RestoreObject"]
+
+
+@cache
+def _same_for_every_bucket() -> dict[str, Any]:
+    """Settings every processor's bucket has. Built once and shared (nothing mutates a
+    property object after construction): constructing troposphere objects is half of
+    an expansion's time, and these are a third of a processor's."""
+    return {
+        # EventBridge, not S3 notifications: the rule can filter on prefix AND suffix.
+        "NotificationConfiguration": s3.NotificationConfiguration(
+            EventBridgeConfiguration=s3.EventBridgeConfiguration(EventBridgeEnabled=True)
+        ),
+        "PublicAccessBlockConfiguration": s3.PublicAccessBlockConfiguration(
+            BlockPublicAcls=True,
+            BlockPublicPolicy=True,
+            IgnorePublicAcls=True,
+            RestrictPublicBuckets=True,
+        ),
+        "OwnershipControls": s3.OwnershipControls(
+            Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
+        ),
+        # Versioned, so each event names one immutable object version for the worker.
+        "VersioningConfiguration": s3.VersioningConfiguration(Status="Enabled"),
+        "LifecycleConfiguration": s3.LifecycleConfiguration(
+            Rules=[
+                s3.LifecycleRule(
+                    Id="abort-incomplete-uploads",
+                    Status="Enabled",
+                    AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
+                        DaysAfterInitiation=7
+                    ),
+                )
+            ]
+        ),
+    }
 
 
 def bucket(p: Processor) -> s3.Bucket:
@@ -49,32 +85,7 @@ def bucket(p: Processor) -> s3.Bucket:
                 )
             ]
         ),
-        # EventBridge, not S3 notifications: the rule can filter on prefix AND suffix.
-        NotificationConfiguration=s3.NotificationConfiguration(
-            EventBridgeConfiguration=s3.EventBridgeConfiguration(EventBridgeEnabled=True)
-        ),
-        PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-            BlockPublicAcls=True,
-            BlockPublicPolicy=True,
-            IgnorePublicAcls=True,
-            RestrictPublicBuckets=True,
-        ),
-        OwnershipControls=s3.OwnershipControls(
-            Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
-        ),
-        # Versioned, so each event names one immutable object version for the worker.
-        VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-        LifecycleConfiguration=s3.LifecycleConfiguration(
-            Rules=[
-                s3.LifecycleRule(
-                    Id="abort-incomplete-uploads",
-                    Status="Enabled",
-                    AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
-                        DaysAfterInitiation=7
-                    ),
-                )
-            ]
-        ),
+        **_same_for_every_bucket(),
         **tagged(props.Tags),
         Metadata=metadata,
     )
