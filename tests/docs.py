@@ -43,8 +43,64 @@ def diagram() -> str:
     return mermaid(expand_document(example, parameters={"WorkerImage": EXAMPLE_IMAGE}))
 
 
+COST = "cost"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/worker:1.0"
+
+
+def _processors(n: int, **props: object) -> dict[str, object]:
+    return {
+        "Resources": {
+            f"P{i}": {
+                "Type": "PrivateS3Processor",
+                "Properties": {"Image": IMAGE, "Prefix": f"in{i}/", **props},
+            }
+            for i in range(n)
+        }
+    }
+
+
+def cost_table() -> str:
+    """Scenarios priced by `private-s3-processor cost` (the bundled price table)."""
+    from private_s3_processor_cli.cost import Prices, estimate
+    from private_s3_processor_cli.templates import expand_document
+
+    prices = Prices.load()
+    scenarios = [
+        ("1 processor, defaults (2 AZs, all 5 endpoints)", 1, {}),
+        ("1 processor, `Endpoints: Minimal`", 1, {"Endpoints": "Minimal"}),
+        ("1 processor, one AZ", 1, {"Network": {"AvailabilityZones": 1}}),
+        (
+            "1 processor, one AZ, `Endpoints: Minimal`",
+            1,
+            {"Network": {"AvailabilityZones": 1}, "Endpoints": "Minimal"},
+        ),
+        ("5 processors sharing the network", 5, {}),
+        ("10 processors sharing the network", 10, {}),
+        ("40 processors sharing the network", 40, {}),
+        ("1 processor, `Architecture: ARM64`", 1, {"Architecture": "ARM64"}),
+        ("1 processor, `Delivery: Orchestrated`", 1, {"Delivery": "Orchestrated"}),
+    ]
+    lines = [
+        f"Prices: {prices.region}, {prices.date}; a 60-second task of 0.25 vCPU and 0.5 GB "
+        "(the defaults). The original design needs five interface endpoints in two AZs "
+        "per pipeline.",
+        "",
+        "| scenario | resources | fixed $/month | original design $/month | per file |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, n, props in scenarios:
+        expanded = expand_document(_processors(n, **props), prefix_list_id="pl-00000000")
+        e = estimate(expanded, prices)
+        per_file = e.tasks[0].per_file
+        lines.append(
+            f"| {label} | {len(expanded['Resources'])} | {e.fixed_monthly:,.2f} | "
+            f"{e.original_monthly(n):,.2f} | {per_file:.6f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def generated() -> dict[str, str]:
-    return {PROPERTIES: render_property_table(), DIAGRAM: fenced(diagram())}
+    return {PROPERTIES: render_property_table(), DIAGRAM: fenced(diagram()), COST: cost_table()}
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from private_s3_processor import ExpansionError
+from private_s3_processor.rules import TYPE_NAME
 
 from .diagram import mermaid
 from .templates import (
@@ -147,6 +148,31 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the emulator up at the end (prints its endpoint)",
     )
+    cost = sub.add_parser(
+        "cost",
+        help="the fixed monthly cost and the cost per processed file of a template",
+        description="Prices a template (expanded first when it uses the transform) from a "
+        "price table with its region and date: the fixed monthly cost (interface endpoints "
+        "per AZ-hour, alarms) and the variable cost per processed file (Fargate with its "
+        "one-minute minimum, by architecture; Step Functions transitions when "
+        "Orchestrated), beside the original design's fixed cost.",
+    )
+    cost.add_argument("template", help="template file (YAML or JSON), expanded or not")
+    _parameter_option(cost)
+    cost.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="average task duration (default 60)",
+    )
+    cost.add_argument(
+        "--files", type=int, metavar="N", help="files processed a month (adds monthly totals)"
+    )
+    cost.add_argument(
+        "--prices", type=Path, metavar="FILE", help="price table (default: the bundled us-east-1)"
+    )
+    cost.add_argument("--json", action="store_true", help="print JSON instead of the table")
     red = sub.add_parser(
         "redrive",
         help="re-submit the uploads a processor's dead-letter queue holds",
@@ -176,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_local(args)
     if args.command == "redrive":
         return _redrive(args)
+    if args.command == "cost":
+        return _cost(args)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
@@ -249,3 +277,37 @@ def _redrive(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if report.kept else 0
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from .cost import CostError, Prices, estimate, render
+
+    try:
+        if args.files is not None and args.files < 0:
+            raise CostError(f"--files must be 0 or more (got {args.files})")
+        template = load_template(args.template)
+        resources = template.get("Resources") if isinstance(template, dict) else None
+        if isinstance(resources, dict) and any(
+            isinstance(r, dict) and r.get("Type") == TYPE_NAME for r in resources.values()
+        ):
+            template = expand_document(
+                template,
+                parameters=dict(args.parameter),
+                region=DEFAULT_REGION,
+                account_id=DEFAULT_ACCOUNT,
+                prefix_list_id=OFFLINE_PREFIX_LIST,
+            )
+        result = estimate(
+            template,
+            Prices.load(args.prices),
+            duration_s=args.duration,
+            parameters=dict(args.parameter),
+        )
+    except (CostError, ExpansionError, OSError, ValueError) as exc:
+        print(f"private-s3-processor cost: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result.as_json(args.files), indent=2))
+    else:
+        sys.stdout.write(render(result, args.files))
+    return 0
