@@ -113,8 +113,8 @@ def table(results: list[Result], command: str) -> str:
         f"`private-s3-processor local`; {results[0].failures:.0%} of launch attempts answer "
         f"200 with `failures[]` and {results[0].throttling:.0%} are throttled (seed "
         f"{results[0].seed}; concurrent launches draw in a varying order, so counts move by "
-        "a few between runs); retry waits scaled by {TIME_SCALE}. Then the faults stop and "
-        "`redrive` runs on the processor's queues.",
+        f"a few between runs); retry waits scaled by {TIME_SCALE}. Then the faults stop and "
+        "`redrive` runs on the processor's dead-letter queue.",
         "",
         "| | " + " | ".join(r.delivery for r in results) + " |",
         "|---|" + "---|" * len(results),

@@ -84,9 +84,13 @@ def test_every_golden_template_is_priced(case: str) -> None:
 
 
 def test_command_on_the_example_and_an_expanded_template(tmp_path: Path) -> None:
+    import template
+
+    example = tmp_path / "example.json"  # what template.py writes to build/example.yaml
+    example.write_text(json.dumps(template.example_template().to_dict()))
     run = cli(
         "cost",
-        "build/example.yaml",
+        str(example),
         "--parameter",
         "WorkerImage=123456789012.dkr.ecr.eu-west-1.amazonaws.com/w:1",
         "--files",
