@@ -275,7 +275,8 @@ def scale_section(r: dict[str, Any], command: str) -> str:
     lines = [
         "## Scale: resources and bytes",
         "",
-        f"Command: `{command}` — {time.strftime('%Y-%m-%d')}. Processors with a prefix and "
+        f"Command: `{command}` — {time.strftime('%Y-%m-%d')}, {machine()}. Processors with "
+        "a prefix and "
         "an output prefix on the created network (2 AZs, all endpoints); bytes of the "
         "processed template as compact JSON. Limits: 500 resources, 1 MB (read as "
         "1,000,000 bytes).",
