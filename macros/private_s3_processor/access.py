@@ -180,7 +180,7 @@ def events_role(p: Processor) -> iam.Role:
     events = trust(
         "events.amazonaws.com", {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}}
     )
-    if p.props.Delivery == "Orchestrated":
+    if p.orchestrated:
         # The state machine runs the task; the rule only starts it (orchestration.py).
         start = [
             {

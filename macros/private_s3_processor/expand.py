@@ -92,11 +92,7 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
             access.events_role(p),
             trigger.rule(p, net),
             *trigger.dead_letter_queue(p),
-            *(
-                orchestration.resources(p, net)
-                if orchestration.orchestrated(p)
-                else failures.failure_rule(p)
-            ),
+            *(orchestration.resources(p, net) if p.orchestrated else failures.failure_rule(p)),
             *failures.alarms(p),
         ]
         if p.depends_on:

@@ -93,6 +93,18 @@ def created_network(
     return refs
 
 
+def https_to_endpoints(endpoint_security_group: Any) -> ec2.SecurityGroupRule:
+    """The egress rule a task needs to the interface endpoints (on whichever group
+    carries it: the task's own, or the shared endpoint-client group)."""
+    return ec2.SecurityGroupRule(
+        Description="HTTPS to the interface VPC endpoints",
+        IpProtocol="tcp",
+        FromPort=443,
+        ToPort=443,
+        DestinationSecurityGroupId=endpoint_security_group,
+    )
+
+
 def _endpoint_clients(
     ids: NetworkIds, refs: NetworkRefs, tag_values: Mapping[str, Any]
 ) -> list[AWSObject]:
@@ -106,15 +118,7 @@ def _endpoint_clients(
         GroupDescription="Tasks of the private S3 processors: HTTPS to the interface VPC "
         "endpoints; no ingress",
         VpcId=refs.vpc,
-        SecurityGroupEgress=[
-            ec2.SecurityGroupRule(
-                Description="HTTPS to the interface VPC endpoints",
-                IpProtocol="tcp",
-                FromPort=443,
-                ToPort=443,
-                DestinationSecurityGroupId=refs.endpoint_security_group,
-            )
-        ],
+        SecurityGroupEgress=[https_to_endpoints(refs.endpoint_security_group)],
         **tagged(tag_values),
     )
     ingress = ec2.SecurityGroupIngress(

@@ -38,10 +38,6 @@ ENVIRONMENT_PATHS = (
 EXIT_CODE = "$.stopped.Task.Containers[0].ExitCode"
 
 
-def orchestrated(p: Processor) -> bool:
-    return p.props.Delivery == "Orchestrated"
-
-
 def definition(p: Processor) -> dict[str, Any]:
     """The state machine. ``${...}`` are DefinitionSubstitutions."""
     outcomes = [c for c in NON_FAILURE_EXIT_CODES if c != 0]

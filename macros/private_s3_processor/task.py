@@ -9,7 +9,7 @@ from troposphere import GetAtt, Ref, Sub, ec2, ecs, logs
 from .cfn import tagged, user
 from .checkov import skips
 from .names import ProcessorIds
-from .network import NetworkRefs
+from .network import NetworkRefs, https_to_endpoints
 from .spec import Processor
 
 CONTAINER_NAME = "worker"
@@ -121,16 +121,7 @@ def task_security_group(
         GroupDescription=f"Tasks of processor {p.logical_id}: no ingress, HTTPS to the VPC "
         "endpoints and S3 only",
         VpcId=net.vpc,
-        SecurityGroupEgress=[
-            ec2.SecurityGroupRule(
-                Description="HTTPS to the interface VPC endpoints",
-                IpProtocol="tcp",
-                FromPort=443,
-                ToPort=443,
-                DestinationSecurityGroupId=net.endpoint_security_group,
-            ),
-            s3,
-        ],
+        SecurityGroupEgress=[https_to_endpoints(net.endpoint_security_group), s3],
         **tagged(p.props.Tags),
     )
     ingress = ec2.SecurityGroupIngress(

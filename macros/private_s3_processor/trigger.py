@@ -98,7 +98,7 @@ def rule(p: Processor, net: NetworkRefs) -> events.Rule:
         MaximumEventAgeInSeconds=props.MaximumEventAgeInSeconds,
     )
     dead_letter = events.DeadLetterConfig(Arn=GetAtt(ids.dead_letter_queue, "Arn"))
-    if props.Delivery == "Orchestrated":
+    if p.orchestrated:
         # The whole event is the execution's input; the state machine builds the
         # overrides with JSONPath (orchestration.py).
         target = events.Target(
@@ -157,5 +157,5 @@ def dead_letter_queue(p: Processor) -> list[sqs.Queue | sqs.QueuePolicy]:
     the state machine gave up on. Only the processor's rules may send; the state
     machine sends with its role."""
     ids = ProcessorIds(p.logical_id)
-    rules = [ids.rule] if p.props.Delivery == "Orchestrated" else [ids.rule, ids.failure_rule]
+    rules = [ids.rule] if p.orchestrated else [ids.rule, ids.failure_rule]
     return rule_queue(ids.dead_letter_queue, ids.dead_letter_queue_policy, rules, p.props.Tags)
