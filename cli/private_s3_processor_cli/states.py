@@ -62,15 +62,20 @@ def run(
     sleep: Callable[[float], None] = lambda s: None,
     rng: random.Random | None = None,
 ) -> Outcome:
-    rng = rng or random.Random()
-    context = {"Execution": {"Id": execution_id, "Input": execution_input}}
+    ex = _Execution(
+        context={"Execution": {"Id": execution_id, "Input": execution_input}},
+        services=services,
+        sleep=sleep,
+        rng=rng or random.Random(),
+        outcome=Outcome("RUNNING"),
+    )
+    outcome = ex.outcome
     states = definition["States"]
     name = definition["StartAt"]
     data = execution_input
-    outcome = Outcome("RUNNING")
     for _ in range(1000):  # a bound, so a cycle in a definition cannot hang the flow
         try:
-            step = _step(name, states[name], data, context, services, sleep, rng, outcome)
+            step = _step(name, states[name], data, ex)
         except StatesError as exc:  # a runtime error outside any catcher
             outcome.status, outcome.error, outcome.cause = "FAILED", exc.error, exc.cause
             return outcome
@@ -80,17 +85,21 @@ def run(
     raise Unsupported("more than 1000 transitions")
 
 
-def _step(
-    name: str,
-    state: Mapping[str, Any],
-    data: Any,
-    context: Mapping[str, Any],
-    services: Services,
-    sleep: Callable[[float], None],
-    rng: random.Random,
-    outcome: Outcome,
-) -> tuple[str, Any] | None:
+@dataclass
+class _Execution:
+    """What every state of one execution reads: the context object ($$), the services,
+    the clock and the jitter's generator, and the outcome being written."""
+
+    context: Mapping[str, Any]
+    services: Services
+    sleep: Callable[[float], None]
+    rng: random.Random
+    outcome: Outcome
+
+
+def _step(name: str, state: Mapping[str, Any], data: Any, ex: _Execution) -> tuple[str, Any] | None:
     """One state: the next state's name and input, or None when the execution ended."""
+    context, outcome = ex.context, ex.outcome
     for key in _NOT_IMPLEMENTED:
         if key in state:
             raise Unsupported(f"state {name}: {key} is not supported by the local runner")
@@ -114,7 +123,7 @@ def _step(
         data = _result(data, state, result)
     elif kind == "Task":
         try:
-            result = _task(name, state, data, context, services, sleep, rng, outcome)
+            result = _task(name, state, data, ex)
         except StatesError as exc:
             catcher = next(
                 (c for c in state.get("Catch", []) if _matches(c["ErrorEquals"], exc.error)),
@@ -133,22 +142,14 @@ def _step(
     return state["Next"], data
 
 
-def _task(
-    name: str,
-    state: Mapping[str, Any],
-    data: Any,
-    context: Mapping[str, Any],
-    services: Services,
-    sleep: Callable[[float], None],
-    rng: random.Random,
-    outcome: Outcome,
-) -> Any:
-    parameters = _parameters(state.get("Parameters", {}), data, context)
+def _task(name: str, state: Mapping[str, Any], data: Any, ex: _Execution) -> Any:
+    outcome = ex.outcome
+    parameters = _parameters(state.get("Parameters", {}), data, ex.context)
     retried = [0] * len(state.get("Retry", []))
     while True:
         outcome.attempts[name] = outcome.attempts.get(name, 0) + 1
         try:
-            return services.call(state["Resource"], parameters)
+            return ex.services.call(state["Resource"], parameters)
         except StatesError as exc:
             index = next(
                 (
@@ -170,10 +171,10 @@ def _task(
             if "MaxDelaySeconds" in retrier:
                 interval = min(interval, retrier["MaxDelaySeconds"])
             if retrier.get("JitterStrategy", "NONE") == "FULL":
-                interval = rng.uniform(0, interval)
+                interval = ex.rng.uniform(0, interval)
             retried[index] += 1
             outcome.waited_s += interval
-            sleep(interval)
+            ex.sleep(interval)
 
 
 def _matches(names: list[str], error: str) -> bool:
