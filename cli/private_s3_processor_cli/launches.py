@@ -13,6 +13,7 @@ import json
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,13 +76,18 @@ class LaunchFaults:
             raise LaunchError(kind, task_definition)
 
 
+def _rekeyed(node: Any, first: Callable[[str], str]) -> Any:
+    """``node`` with ``first`` applied to the first letter of every key, throughout."""
+    if isinstance(node, dict):
+        return {first(k[:1]) + k[1:]: _rekeyed(v, first) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rekeyed(v, first) for v in node]
+    return node
+
+
 def camel(node: Any) -> Any:
     """Step Functions' PascalCase parameters as the ECS API's camelCase."""
-    if isinstance(node, dict):
-        return {k[:1].lower() + k[1:]: camel(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [camel(v) for v in node]
-    return node
+    return _rekeyed(node, str.lower)
 
 
 def stopped_task(
@@ -108,8 +114,5 @@ def failures_cause(error: LaunchError) -> str:
 
 
 def camel_to_pascal(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k[:1].upper() + k[1:]: camel_to_pascal(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [camel_to_pascal(v) for v in node]
-    return node
+    """The ECS API's camelCase as Step Functions reports it."""
+    return _rekeyed(node, str.upper)
