@@ -301,68 +301,79 @@ def processors_of(
             aws, declared, described["taskDefinition"], container
         )
         written_target = template["Resources"][f"{name}Rule"]["Properties"]["Targets"][0]
-        retry = written_target["RetryPolicy"]["MaximumRetryAttempts"]
+        common: dict[str, Any] = {
+            "logical_id": name,
+            "bucket": bucket,
+            "rule_arn": rule["Arn"],
+            "pattern": rule["EventPattern"],
+            "cluster": physical["PrivateS3Cluster"],
+            "task_definition": registered,
+            "dead_letter_queue": physical[f"{name}DeadLetterQueue"],
+            "container": container,
+            "retry_attempts": written_target["RetryPolicy"]["MaximumRetryAttempts"],
+        }
         machine = template["Resources"].get(f"{name}StateMachine")
         if machine is not None:
             found[name] = Processor(
-                logical_id=name,
-                bucket=bucket,
-                rule_arn=rule["Arn"],
-                pattern=rule["EventPattern"],
+                **common,
                 target=targets[0],
-                cluster=physical["PrivateS3Cluster"],
-                task_definition=registered,
-                dead_letter_queue=physical[f"{name}DeadLetterQueue"],
-                container=container,
                 network={},
                 delivery="Orchestrated",
                 state_machine=physical[f"{name}StateMachine"],
                 definition=_definition(machine["Properties"], physical, values, registered),
-                retry_attempts=retry,
             )
             continue
-        vpc = written_target["EcsParameters"]["NetworkConfiguration"]["AwsVpcConfiguration"]
-        # moto drops a rule target's NetworkConfiguration: it comes from the template.
-        network = {
-            "awsvpcConfiguration": {
-                "subnets": _resolve(vpc["Subnets"], physical, values),
-                "securityGroups": _resolve(vpc["SecurityGroups"], physical, values),
-                "assignPublicIp": vpc["AssignPublicIp"],
-            }
-        }
-        # ... and the stored target is put back as the template wrote it, on the completed
-        # task definition, so anything reading the rule's target (redrive) can use it.
-        target = dict(targets[0])
-        target["EcsParameters"] = {
-            **target["EcsParameters"],
-            "TaskDefinitionArn": registered,
-            "NetworkConfiguration": {
-                "awsvpcConfiguration": {
-                    "Subnets": network["awsvpcConfiguration"]["subnets"],
-                    "SecurityGroups": network["awsvpcConfiguration"]["securityGroups"],
-                    "AssignPublicIp": vpc["AssignPublicIp"],
-                }
-            },
-        }
+        network, target = _ecs_target_as_written(
+            written_target, targets[0], registered, physical, values
+        )
         aws["events"].put_targets(Rule=rule_name, Targets=[target])
-        targets = [target]
         found[name] = Processor(
-            logical_id=name,
-            bucket=bucket,
-            rule_arn=rule["Arn"],
-            pattern=rule["EventPattern"],
-            target=targets[0],
-            cluster=physical["PrivateS3Cluster"],
-            task_definition=registered,
-            dead_letter_queue=physical[f"{name}DeadLetterQueue"],
-            container=container,
+            **common,
+            target=target,
             network=network,
             failure_pattern=aws["events"].describe_rule(
                 Name=_rule_name(physical[f"{name}FailureRule"])
             )["EventPattern"],
-            retry_attempts=retry,
         )
     return found
+
+
+def _ecs_target_as_written(
+    written: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    registered: str,
+    physical: Mapping[str, str],
+    values: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The RunTask network configuration and the rule target, as the template wrote them.
+
+    moto drops a rule target's NetworkConfiguration: it comes from the template, and
+    the stored target is put back with it, on the completed task definition, so
+    anything reading the rule's target (redrive) can use it."""
+    vpc = written["EcsParameters"]["NetworkConfiguration"]["AwsVpcConfiguration"]
+    subnets = _resolve(vpc["Subnets"], physical, values)
+    groups = _resolve(vpc["SecurityGroups"], physical, values)
+    public = vpc["AssignPublicIp"]
+    network = {
+        "awsvpcConfiguration": {
+            "subnets": subnets,
+            "securityGroups": groups,
+            "assignPublicIp": public,
+        }
+    }
+    target = dict(stored)
+    target["EcsParameters"] = {
+        **target["EcsParameters"],
+        "TaskDefinitionArn": registered,
+        "NetworkConfiguration": {
+            "awsvpcConfiguration": {
+                "Subnets": subnets,
+                "SecurityGroups": groups,
+                "AssignPublicIp": public,
+            }
+        },
+    }
+    return network, target
 
 
 def _definition(
