@@ -68,6 +68,18 @@ BUCKET = "worker-tests"
 
 
 @pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An empty moto server for one test module (the local-flow tests create stacks)."""
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+        yield url
+
+
+def quiet(message: str) -> None:
+    """A progress callback that prints nothing."""
+    del message
+
+
+@pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
         s3 = client(url)

@@ -4,30 +4,17 @@ carry, and ``redrive``, on the emulator."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from private_s3_processor_cli import local
-from private_s3_processor_cli.emulator import moto_server
 from private_s3_processor_cli.launches import LaunchFaults
 from private_s3_processor_cli.main import main
 from private_s3_processor_cli.redrive import recorded_event
 
 from bench.delivery import scenario
-from tests.conftest import load_event
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
-        yield url
-
-
-def quiet(message: str) -> None:
-    del message
-
+from tests.conftest import load_event, quiet
 
 FLAKY = """
 Transform: PrivateS3Processor

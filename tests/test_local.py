@@ -6,27 +6,15 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from private_s3_processor_cli import local
-from private_s3_processor_cli.emulator import moto_server
 from private_s3_processor_cli.main import main
 
-from tests.conftest import ROOT, cli
+from tests.conftest import ROOT, cli, quiet
 from tests.golden import cases
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
-        yield url
-
-
-def quiet(message: str) -> None:
-    del message
 
 
 def run_cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
