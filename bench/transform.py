@@ -180,13 +180,13 @@ def scale(delivery: str) -> Scale:
     r1, b1 = size(processors_template(1, **extra))
     r2, b2 = size(processors_template(2, **extra))
     per, per_bytes = r2 - r1, b2 - b1
-    n = 1
+    n, fits = 1, (r1, b1)
     while True:
         resources, bytes_ = size(processors_template(n + 1, **extra))
         if resources > MAX_RESOURCES or bytes_ > MAX_TEMPLATE_BYTES:
             limit = "resources" if resources > MAX_RESOURCES else "bytes"
             break
-        n += 1
+        n, fits = n + 1, (resources, bytes_)
     return Scale(
         delivery,
         r1 - per,
@@ -195,7 +195,7 @@ def scale(delivery: str) -> Scale:
         per_bytes,
         n,
         limit,
-        size(processors_template(n, **extra)),
+        fits,
     )
 
 

@@ -107,6 +107,11 @@ class Estimate:
     def fixed_monthly(self) -> float:
         return sum(line.monthly for line in self.fixed)
 
+    @property
+    def pipelines(self) -> int:
+        """What the original design would need for this template: a pipeline per task."""
+        return max(1, len(self.tasks))
+
     def original_monthly(self, pipelines: int) -> float:
         """The original design's fixed cost for ``pipelines`` pipelines."""
         p = self.prices
@@ -115,14 +120,13 @@ class Estimate:
         )
 
     def as_json(self, files: int | None) -> dict[str, Any]:
-        pipelines = max(1, len(self.tasks))
         out: dict[str, Any] = {
             "prices": {"region": self.prices.region, "date": self.prices.date},
             "fixed_monthly": round(self.fixed_monthly, 6),
             "fixed": [line.__dict__ for line in self.fixed],
             "duration_seconds": self.duration_s,
             "per_file": [{**t.__dict__, "per_file": round(t.per_file, 8)} for t in self.tasks],
-            "original_design_fixed_monthly": round(self.original_monthly(pipelines), 6),
+            "original_design_fixed_monthly": round(self.original_monthly(self.pipelines), 6),
             "notes": self.notes,
         }
         if files is not None:
@@ -266,7 +270,7 @@ def render(e: Estimate, files: int | None) -> str:
             f"${t.fargate:.6f} Fargate{extra} = ${t.per_file:.6f}"
             + (f"; {files:,} files/month: ${t.per_file * files:,.2f}" if files else "")
         )
-    pipelines = max(1, len(e.tasks))
+    pipelines = e.pipelines
     original = e.original_monthly(pipelines)
     lines += [
         "",
