@@ -31,7 +31,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,6 +54,7 @@ from .templates import DEFAULT_ACCOUNT, load_template, split_transforms
 
 REGION = CREDENTIALS["AWS_REGION"]
 STACK = "private-s3-local"
+STARTED_BY = "private-s3-local"  # RunTask's startedBy for the tasks the session launches
 TAP = "private-s3-local-tap"
 EVENT_WAIT_S = 10.0
 
@@ -676,12 +676,12 @@ class Session:
     order: list[tuple[str, str, str]] = field(default_factory=list)
     retriggered: list[Row] = field(default_factory=list)
     pending: list[Future[None]] = field(default_factory=list)
-    started: set[str] = field(default_factory=set)  # tasks and executions already run here
+    # Executions this session started or adopted, and tasks it adopted: run once each.
+    started: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency)
         self._rng = random.Random(self.faults.seed)
-        self._lock = threading.Lock()
 
     def __enter__(self) -> Session:
         return self
@@ -766,12 +766,10 @@ class Session:
             launchType="FARGATE",
             overrides=row.overrides,
             count=1,
-            startedBy="private-s3-local",
+            startedBy=STARTED_BY,
             networkConfiguration=network,
         )
         task_arn = str(launched["tasks"][0]["taskArn"])
-        with self._lock:
-            self.started.add(task_arn)
         row.task_arn = task_arn
         return task_arn
 
@@ -868,8 +866,10 @@ class Session:
                     for o in task.get("overrides", {}).get("containerOverrides", [])
                     for e in o.get("environment", [])
                 }
-                if env.get("S3_BUCKET") != p.bucket:
-                    continue  # another processor's task in the shared cluster
+                if task.get("startedBy") == STARTED_BY or env.get("S3_BUCKET") != p.bucket:
+                    # This session's own (even one whose worker is just starting), or
+                    # another processor's task in the shared cluster.
+                    continue
                 self.started.add(task["taskArn"])
                 detail = {
                     "bucket": {"name": env["S3_BUCKET"]},
