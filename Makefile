@@ -14,20 +14,26 @@ PY313 ?= $(shell for p in $$(command -v python3.13) $$HOME/.pyenv/versions/3.13*
 export PY313
 SAM_PATH = PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
+# The macro Lambda's dependencies, pinned with hashes (make lock): `sam build` installs
+# them into the bundle, and .venv, where the tests import the macro, holds the same versions.
+LOCK := macros/requirements.txt
+# The lock's pins without hashes: pip would demand a hash for every other package of .venv.
+CONSTRAINTS := $(VENV)/lock-constraints.txt
 
-.PHONY: all venv test lint golden snapshots docs build bundle demo bench clean
+.PHONY: all venv test lint golden snapshots docs lock build bundle demo bench clean
 
 all: test
 
 # What the project needs to run (make demo), then what its checks need (make test).
-$(RUNTIME_STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	sed -n 's/^\([A-Za-z0-9._-]*==[^ ]*\).*/\1/p' $(LOCK) > $(CONSTRAINTS)
+	$(BIN)/pip install --quiet -e . -c $(CONSTRAINTS)
 	touch $@
 
 $(STAMP): $(RUNTIME_STAMP)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -c $(CONSTRAINTS)
 	touch $@
 
 $(TOOLS_STAMP): requirements-tools.txt
@@ -39,9 +45,9 @@ $(TOOLS_STAMP): requirements-tools.txt
 venv: $(STAMP) $(TOOLS_STAMP)
 
 lint: $(STAMP) $(TOOLS_STAMP)
-	$(BIN)/ruff check macros cli worker bench tests template.py
-	$(BIN)/ruff format --check macros cli worker bench tests template.py
-	$(BIN)/mypy macros/private_s3_processor cli/private_s3_processor_cli worker/private_s3_worker template.py
+	$(BIN)/ruff check macros cli worker bench tests template.py cfn-lint-rules
+	$(BIN)/ruff format --check macros cli worker bench tests template.py cfn-lint-rules
+	$(BIN)/mypy macros/private_s3_processor cli/private_s3_processor_cli worker/private_s3_worker template.py cfn-lint-rules/RegistrySchemaProperties.py
 	$(TOOLS_VENV)/bin/hadolint worker/Dockerfile
 
 test: venv lint
@@ -60,15 +66,28 @@ snapshots: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m tests.docs
 
-# build/: the three templates (template.py), then `sam build` of the macro stack.
-build: $(STAMP)
-	$(PY) template.py
-	$(SAM_PATH) $(BIN)/sam build --template-file build/macro.yaml --build-dir build/sam
+# Re-pin $(LOCK) to the newest versions macros/requirements.in allows that can also sit
+# in .venv beside the dev tools (aws-sam-cli pins click, its translator pins pydantic):
+# the dev extra is resolved first and constrains the Lambda's set. Review the diff.
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --upgrade \
+	--strip-extras --no-emit-index-url --no-emit-find-links
+lock: $(STAMP)
+	mkdir -p build/lock
+	$(PIP_COMPILE) --extra dev -o build/lock/dev.txt pyproject.toml
+	$(PIP_COMPILE) --generate-hashes -c build/lock/dev.txt -o $(LOCK) macros/requirements.in
 
-# The zip StackSets read from the code bucket (README, "Many accounts").
+# build/: the three templates (template.py), then `sam build` exactly as the README
+# types it: samconfig.toml names build/macro.yaml, and the output goes to SAM's own
+# .aws-sam/build, where a plain `sam deploy` finds it (x86_64, from $(LOCK)).
+build: $(STAMP)
+	@test -n "$(PY313)" || { echo "make build: no python3.13 found (the macro's Lambda runtime, which sam build needs); install it or set PY313=" >&2; exit 1; }
+	$(PY) template.py
+	$(SAM_PATH) $(BIN)/sam build
+
+# The zip StackSets read from the code bucket (README, "Many accounts"): that same build.
 bundle: build
 	rm -f build/macro-bundle.zip
-	cd build/sam/MacroFunction && zip -qr9 ../../macro-bundle.zip . -x '*__pycache__*'
+	cd .aws-sam/build/MacroFunction && zip -qr9 ../../../build/macro-bundle.zip . -x '*__pycache__*'
 	@ls -l build/macro-bundle.zip | awk '{print "build/macro-bundle.zip: " $$5 " bytes"}'
 
 # The main job on the embedded emulator: build/, then the example stack in a moto
@@ -85,4 +104,4 @@ bench: $(STAMP)
 	$(PY) -m bench.delivery
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS_VENV) build .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

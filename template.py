@@ -18,9 +18,9 @@ from typing import Any
 
 from private_s3_processor.access import role, trust
 from private_s3_processor.checkov import skips
-from private_s3_processor.properties import registry_schema
 from private_s3_processor.resource import PrivateS3Processor
 from private_s3_processor.rules import LOG_RETENTION_DAYS, TYPE_NAME
+from private_s3_processor.schema import registry_schema
 from troposphere import (
     Equals,
     GetAtt,
@@ -42,6 +42,9 @@ RUNTIME = "python3.13"
 # requirements.txt, which `sam build` installs beside it.
 CODE_URI = "../macros"
 FUNCTION_DESCRIPTION = "CloudFormation macro PrivateS3Processor: expands Type: PrivateS3Processor"
+# The one architecture built and import-tested here (DESIGN.md, "The macro stack"):
+# `sam build`, `make bundle` and the bundle test all produce and run x86_64.
+ARCHITECTURE = "x86_64"
 
 
 def _retention(template: Template) -> Parameter:
@@ -52,18 +55,6 @@ def _retention(template: Template) -> Parameter:
             Default=30,
             AllowedValues=list(LOG_RETENTION_DAYS),
             Description="Days to keep the macro function's and the macro's logs",
-        )
-    )
-
-
-def _architecture(template: Template) -> Parameter:
-    return template.add_parameter(
-        Parameter(
-            "FunctionArchitecture",
-            Type="String",
-            Default="arm64",
-            AllowedValues=["arm64", "x86_64"],
-            Description="Lambda architecture of the macro function (arm64 costs less)",
         )
     )
 
@@ -158,13 +149,12 @@ def macro_template() -> Template:
     """The macro stack as a SAM template (``sam build`` bundles the dependencies)."""
     t = Template(Description="private-s3-processor: the PrivateS3Processor CloudFormation macro")
     t.set_transform("AWS::Serverless-2016-10-31")
-    arch = _architecture(t)
     common = _common(t, "MacroFunction")
     t.add_resource(
         serverless.Function(
             "MacroFunction",
             CodeUri=CODE_URI,
-            Architectures=[Ref(arch)],
+            Architectures=[ARCHITECTURE],
             Role=common["role"],
             LoggingConfig=awslambda.LoggingConfig(LogGroup=common["logs"]),
             **_function_settings(),
@@ -180,7 +170,6 @@ def stackset_template() -> Template:
         Description="private-s3-processor: the PrivateS3Processor macro, for StackSets "
         "(code from an S3 bucket in each Region)"
     )
-    arch = _architecture(t)
     bucket = t.add_parameter(
         Parameter(
             "CodeBucket",
@@ -211,7 +200,7 @@ def stackset_template() -> Template:
                 S3Bucket=If("UseRegionalBucket", Sub("${CodeBucket}-${AWS::Region}"), Ref(bucket)),
                 S3Key=Ref(key),
             ),
-            Architectures=[Ref(arch)],
+            Architectures=[ARCHITECTURE],
             Role=common["role"],
             LoggingConfig=awslambda.LoggingConfig(LogGroup=common["logs"]),
             **_function_settings(),

@@ -4,7 +4,7 @@ and real clients (sam deploy, CloudFormation StackSets) against the moto server.
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -20,6 +20,7 @@ import template as templates
 from tests import docs
 from tests.conftest import ROOT, cli, find_python313, load_event, tool
 from tests.iam import as_list, statements, unknown_actions
+from tests.macro_build import BUNDLE_ZIP, LOCK, lock_pins, make_bundle, normalize, sam_env
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"
 BUILD = ROOT / "build"
@@ -73,62 +74,59 @@ def test_the_example_expands_and_passes_cfn_lint(build_dir: Path, tmp_path: Path
     assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout
 
 
-def _sam_env() -> dict[str, str]:
-    """sam needs the Lambda runtime's Python (3.13) on PATH to build for it."""
-    env = dict(os.environ, SAM_CLI_TELEMETRY="0")
-    python313 = find_python313()
-    if python313 is None:
-        pytest.fail(
-            "no working python3.13 found: sam build for the python3.13 runtime needs "
-            "it (the Makefile looks on PATH and in pyenv; set PY313=/path/to/it)"
-        )
-    env["PATH"] = f"{Path(python313).parent}{os.pathsep}{env['PATH']}"
-    return env
-
-
 def sam(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> str:
     run = subprocess.run(
         [tool("sam"), *args],
         capture_output=True,
         text=True,
         check=False,
-        env=env or _sam_env(),
+        env=env or sam_env(),
         cwd=cwd,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run.stdout + run.stderr
 
 
-def test_sam_validate_lint(build_dir: Path) -> None:
-    out = sam("validate", "--lint", "--template-file", str(build_dir / "macro.yaml"))
-    assert "is a valid SAM Template" in out
+def test_sam_validate_lint_reads_samconfig(build_dir: Path) -> None:
+    """Plain `sam validate` from the root: samconfig.toml names build/macro.yaml and --lint."""
+    out = sam("validate")
+    assert f"{build_dir / 'macro.yaml'} is a valid SAM Template" in out
 
 
 @pytest.fixture(scope="module")
-def sam_builds(build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """`sam build` for the default architecture (arm64) and for this machine's."""
-    builds = {}
-    for arch in ("arm64", "x86_64"):
-        out = tmp_path_factory.mktemp(f"sam-{arch}")
-        sam(
-            "build",
-            "--template-file",
-            str(build_dir / "macro.yaml"),
-            "--build-dir",
-            str(out),
-            "--parameter-overrides",
-            f"FunctionArchitecture={arch}",
-        )
-        builds[arch] = out
-    return builds
+def built() -> Path:
+    """.aws-sam/build as `make build` (through `make bundle`) leaves it."""
+    return make_bundle()
 
 
-def test_sam_build_bundles_the_dependencies_for_arm64(sam_builds: dict[str, Path]) -> None:
-    bundle = sam_builds["arm64"] / "MacroFunction"
+def test_the_build_is_x86_64_from_the_lock(built: Path) -> None:
+    """The one architecture offered is the one built, and the bundle holds exactly the
+    locked versions (`sam build` installed macros/requirements.txt, hashes checked)."""
+    function = load_template(built / "template.yaml")["Resources"]["MacroFunction"]
+    assert function["Properties"]["Architectures"] == ["x86_64"]
+    bundle = built / "MacroFunction"
     assert (bundle / "private_s3_processor" / "handler.py").exists()
-    assert (bundle / "troposphere" / "__init__.py").exists()
-    assert list((bundle / "pydantic_core").glob("*aarch64-linux-gnu.so"))
-    assert not list((bundle / "pydantic_core").glob("*x86_64-linux-gnu.so"))
+    assert [p.name for p in (bundle / "pydantic_core").glob("*.so")] == [
+        "_pydantic_core.cpython-313-x86_64-linux-gnu.so"
+    ]
+    found = {}
+    for info in bundle.glob("*.dist-info"):
+        name, version = info.name.removesuffix(".dist-info").rsplit("-", 1)
+        found[normalize(name)] = version
+    assert found == lock_pins(LOCK.read_text(encoding="utf-8"))
+
+
+def test_the_zip_is_the_build(built: Path) -> None:
+    """`make bundle` zips that same folder, nothing more, nothing less."""
+    folder = built / "MacroFunction"
+    on_disk = {
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    with zipfile.ZipFile(BUNDLE_ZIP) as zf:
+        zipped = {n for n in zf.namelist() if not n.endswith("/")}
+    assert zipped == on_disk
 
 
 BUNDLE_PROBE = """
@@ -144,24 +142,34 @@ for name, module in sorted(sys.modules.items()):
 """
 
 
-def test_bundle_is_complete(sam_builds: dict[str, Path], tmp_path: Path) -> None:
-    """The handler runs from the built bundle alone, in a fresh Python 3.13 that sees no
-    site-packages (-I -S), and answers the real-shaped request like the CLI."""
-    request = load_event("macro-request.json")
-    bundle = sam_builds["x86_64"] / "MacroFunction"
-    run = subprocess.run(
+def probe(bundle: Path, request: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """The handler from ``bundle`` alone, in a fresh Python 3.13 that sees no
+    site-packages (-I -S): the Lambda runtime's view of the zip."""
+    return subprocess.run(
         [str(find_python313()), "-I", "-S", "-c", BUNDLE_PROBE, str(bundle)],
         input=json.dumps(request),
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_bundle_is_complete(built: Path, tmp_path: Path) -> None:
+    """The zip StackSets deploy (and the folder sam deploy zips) answers the real-shaped
+    request exactly like the CLI."""
+    del built
+    request = load_event("macro-request.json")
+    with zipfile.ZipFile(BUNDLE_ZIP) as zf:
+        zf.extractall(tmp_path / "bundle")
+    run = probe(tmp_path / "bundle", request)
     assert run.returncode == 0, run.stderr
     response = json.loads(run.stdout.splitlines()[0])
     assert response["status"] == "success", response.get("errorMessage")
     params = [f"--parameter={k}={v}" for k, v in request["templateParameterValues"].items()]
     fragment = tmp_path / "fragment.json"
-    fragment.write_text(json.dumps(request["fragment"]))
+    # What CloudFormation sends the Lambda has no Transform section; a template the
+    # command line reads must name the transform, as CloudFormation requires.
+    fragment.write_text(json.dumps({**request["fragment"], "Transform": "PrivateS3Processor"}))
     expanded = cli(
         "expand",
         str(fragment),
@@ -178,13 +186,15 @@ def test_bundle_is_complete(sam_builds: dict[str, Path], tmp_path: Path) -> None
     assert response["requestId"] == request["requestId"]
 
 
-def bundle_zip(sam_build: Path, out: Path) -> Path:
-    """The zip sam deploy would upload, for the StackSet code bucket."""
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted((sam_build / "MacroFunction").rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                zf.write(path, path.relative_to(sam_build / "MacroFunction"))
-    return out
+def test_the_probe_fails_without_the_dependencies(built: Path, tmp_path: Path) -> None:
+    """The bundle test can fail: the package alone, without what the lock installs, does not
+    import under -I -S."""
+    shutil.copytree(
+        built / "MacroFunction" / "private_s3_processor", tmp_path / "private_s3_processor"
+    )
+    run = probe(tmp_path, load_event("macro-request.json"))
+    assert run.returncode != 0
+    assert "ModuleNotFoundError" in run.stderr
 
 
 @pytest.fixture(scope="module")
@@ -204,26 +214,20 @@ def _client(service: str, endpoint: str) -> Any:
     )
 
 
-def test_sam_deploy_from_samconfig_against_the_emulator(
-    sam_builds: dict[str, Path], emulator: str
-) -> None:
-    """A real client end to end: `sam deploy` (non-guided, samconfig's default environment)
-    uploads the bundle and template and runs the change set on moto. moto does not apply
-    the AWS::Serverless transform, so the function and the Macro are not created there
-    (DESIGN.md records where it stops); what moto does create is checked."""
+def test_sam_deploy_from_samconfig_against_the_emulator(built: Path, emulator: str) -> None:
+    """A real client end to end, as the README's later deploys run it: plain `sam deploy`
+    from the root (samconfig's default environment, the template sam build left in
+    .aws-sam/build) uploads the bundle and template and runs the change set on moto. moto
+    does not apply the AWS::Serverless transform, so the function and the Macro are not
+    created there (DESIGN.md records where it stops); what moto does create is checked."""
+    del built
     s3 = _client("s3", emulator)
     s3.create_bucket(
         Bucket="artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
-    env = {**_sam_env(), **aws_env(emulator)}
+    env = {**sam_env(), **aws_env(emulator)}
     out = sam(
         "deploy",
-        "--config-file",
-        str(ROOT / "samconfig.toml"),
-        "--config-env",
-        "default",
-        "--template-file",
-        str(sam_builds["x86_64"] / "template.yaml"),
         "--s3-bucket",
         "artifacts",
         "--no-resolve-s3",
@@ -231,7 +235,6 @@ def test_sam_deploy_from_samconfig_against_the_emulator(
         "--region",
         "eu-west-1",
         env=env,
-        cwd=sam_builds["x86_64"],
     )
     assert "Successfully created/updated stack - private-s3-processor-macro" in out
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="artifacts")["Contents"]]
@@ -254,7 +257,7 @@ def test_sam_deploy_from_samconfig_against_the_emulator(
 
 
 def test_stackset_variant_deploys_through_stacksets_on_the_emulator(
-    sam_builds: dict[str, Path], emulator: str, tmp_path: Path, build_dir: Path
+    built: Path, emulator: str, build_dir: Path
 ) -> None:
     """The plain-CloudFormation variant through a self-managed StackSet on moto: the
     function is created from the regional code bucket (<CodeBucket>-<region>)."""
@@ -262,8 +265,8 @@ def test_stackset_variant_deploys_through_stacksets_on_the_emulator(
     s3.create_bucket(
         Bucket="macro-code-eu-west-1", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
-    bundle = bundle_zip(sam_builds["arm64"], tmp_path / "macro.zip")
-    s3.upload_file(str(bundle), "macro-code-eu-west-1", "private-s3-processor/macro.zip")
+    del built
+    s3.upload_file(str(BUNDLE_ZIP), "macro-code-eu-west-1", "private-s3-processor/macro.zip")
     cfn = _client("cloudformation", emulator)
     cfn.create_stack_set(
         StackSetName="private-s3-processor-macro",
@@ -285,11 +288,11 @@ def test_stackset_variant_deploys_through_stacksets_on_the_emulator(
     functions = _client("lambda", emulator).list_functions()["Functions"]
     mine = [f for f in functions if "MacroFunction" in f["FunctionName"]]
     # moto's CloudFormation drops Architectures (its Lambda model reads only a few
-    # properties), so the arm64 default is checked in the template snapshot instead.
+    # properties), so x86_64 is checked in the built template instead.
     assert [(f["Runtime"], f["Handler"], f["Timeout"], f["MemorySize"]) for f in mine] == [
         ("python3.13", "private_s3_processor.handler.lambda_handler", 30, 512)
     ]
-    assert mine[0]["CodeSize"] == bundle.stat().st_size
+    assert mine[0]["CodeSize"] == BUNDLE_ZIP.stat().st_size
 
 
 def test_readme_diagram_is_the_expanded_example(build_dir: Path) -> None:
