@@ -28,14 +28,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from private_s3_processor import Context, expand
+from private_s3_processor import Context, ExpansionError, expand
+from private_s3_processor.rules import MAX_RESOURCES
 
 from bench.worker import machine, write_section
 
 REGION = "eu-west-1"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/worker:1.0"
-MAX_RESOURCES = 500
-MAX_TEMPLATE_BYTES = 1_000_000  # CloudFormation's 1 MB, read as the smaller 10^6
 SIZES = (1, 10, 40)
 
 
@@ -182,9 +181,12 @@ def scale(delivery: str) -> Scale:
     per, per_bytes = r2 - r1, b2 - b1
     n, fits = 1, (r1, b1)
     while True:
-        resources, bytes_ = size(processors_template(n + 1, **extra))
-        if resources > MAX_RESOURCES or bytes_ > MAX_TEMPLATE_BYTES:
-            limit = "resources" if resources > MAX_RESOURCES else "bytes"
+        try:
+            resources, bytes_ = size(processors_template(n + 1, **extra))
+        except ExpansionError:
+            # The transform refuses what CloudFormation would (limits.py): n + 1
+            # processors pass one of the limits, and their resource count says which.
+            limit = "resources" if r1 + per * n > MAX_RESOURCES else "bytes"
             break
         n, fits = n + 1, (resources, bytes_)
     return Scale(

@@ -20,6 +20,9 @@ class Context:
     account_id: str
     s3_prefix_list: PrefixListLookup
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    # Filled by the expansion: what deploys but deserves a look (the command line prints
+    # them on stderr, the Lambda logs them; a macro response has no place for them).
+    warnings: list[str] = field(default_factory=list)
 
 
 def static_prefix_list(prefix_list_id: str) -> PrefixListLookup:

@@ -15,13 +15,13 @@ from typing import Any
 
 from troposphere import AWSObject, ecs
 
-from . import access, failures, network, orchestration, storage, task, trigger
+from . import access, failures, limits, network, orchestration, storage, task, trigger
 from .cfn import plain, tagged
 from .context import Context
 from .errors import ExpansionError, shown
 from .names import CLUSTER, SHARED_NETWORK, ProcessorIds
 from .references import Rewriter, attribute_targets
-from .rules import TYPE_NAME
+from .rules import MAX_NESTING_DEPTH, TYPE_NAME
 from .spec import Processor, parse
 
 
@@ -40,6 +40,14 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
     resources = template.get("Resources")
     if not isinstance(resources, Mapping) or not resources:
         raise ExpansionError(["Template: 'Resources' must be a non-empty map"])
+    deep = limits.walk_depth(template, MAX_NESTING_DEPTH)
+    if deep is not None:
+        raise ExpansionError(
+            [
+                f"Template: {shown(deep)} is nested more than {MAX_NESTING_DEPTH} levels deep; "
+                "the transform refuses deeper templates (no real template comes close)"
+            ]
+        )
 
     pseudo = {
         "AWS::Region": ctx.region,
@@ -64,7 +72,9 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
     if not processors:
         return copy.deepcopy(dict(template))
 
-    shared, own, network_refs = _networks(processors, errors)
+    for p in processors:
+        ctx.warnings.extend(_principal_warnings(p))
+    shared, own, network_refs = _networks(processors, errors, ctx.warnings)
     if errors:
         raise ExpansionError(errors)
     try:
@@ -107,11 +117,39 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
         )
     )
 
-    return _assemble(template, processors, shared, generated)
+    out, members = _assemble(template, processors, shared, generated)
+    found = limits.check(
+        out,
+        members,
+        [o.title for o in shared],
+        {p.logical_id: p.props.BucketName for p in processors},
+    )
+    if found.errors:
+        raise ExpansionError(found.errors)
+    ctx.warnings.extend(found.warnings)
+    return out
+
+
+def _principal_warnings(p: Processor) -> list[str]:
+    """An exemption that covers a whole account (``arn:aws:iam::123456789012:*``) lets
+    every principal of it reach the objects from anywhere: allowed, but said."""
+    items = p.props.AllowedPrincipalArns
+    found = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, str):
+            # The account is 12 digits or absent (properties._ARN), never a wildcard.
+            account, _, resource = item.partition(":iam::")[2].partition(":")
+            if account and resource.lstrip("/").startswith("*"):
+                found.append(
+                    f"Resource '{p.logical_id}': property 'AllowedPrincipalArns' entry "
+                    f"{shown(item)} exempts every principal of account {account} from the "
+                    "VPC-endpoint restriction; name the roles that need it"
+                )
+    return found
 
 
 def _networks(
-    processors: list[Processor], errors: list[str]
+    processors: list[Processor], errors: list[str], warnings: list[str]
 ) -> tuple[list[AWSObject], dict[str, list[AWSObject]], dict[str, network.NetworkRefs]]:
     """Plan networks: one shared created network, or each existing VPC's endpoints."""
     created = [p for p in processors if not p.props.Network.existing]
@@ -132,8 +170,16 @@ def _networks(
                     f"processors of a template that use a created network share it "
                     f"(got VpcCidr {other_cidr}, AvailabilityZones {other_zones})"
                 )
+        endpoint_sets = {p.props.Endpoints for p in created}
+        if len(endpoint_sets) > 1:
+            minimal = [p.logical_id for p in created if p.props.Endpoints == "Minimal"]
+            warnings.append(
+                f"Resource '{minimal[0]}': property 'Endpoints' is Minimal, but the created "
+                "network is shared with processors that keep All, so it gets the All set "
+                "of interface endpoints (the union of the sets; each costs per AZ-hour)"
+            )
         services = network.interface_services(
-            {p.props.Endpoints for p in created}, any(p.props.KmsKeyArn for p in created)
+            endpoint_sets, any(p.props.KmsKeyArn for p in created)
         )
         net = network.created_network(SHARED_NETWORK, cidr, zones, services, _common_tags(created))
         shared += net.resources
@@ -178,12 +224,15 @@ def _assemble(
     processors: list[Processor],
     shared: list[AWSObject],
     generated: dict[str, list[AWSObject]],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
     out = copy.deepcopy(dict(template))
     names = {p.logical_id for p in processors}
     errors: list[str] = []
 
-    taken: dict[str, str] = {}
+    # A processor's own name is taken too: a generated ID equal to it (processor Inv
+    # beside a processor InvTaskDefinition, or one named PrivateS3Vpc) would make every
+    # reference to it ambiguous.
+    taken: dict[str, str] = {name: f"the name of processor '{name}'" for name in names}
     for name in out.get("Parameters") or {}:
         taken[name] = "a parameter of the template"
     for name in out["Resources"]:
@@ -250,7 +299,7 @@ def _assemble(
             }
     if rewriter.errors:
         raise ExpansionError(rewriter.errors)
-    return out
+    return out, members
 
 
 def _claim(name: str, owner: str, taken: dict[str, str], errors: list[str]) -> None:

@@ -71,6 +71,9 @@ def handle(event: Any, lookup: PrefixListLookup) -> MacroResponse:
             parameters=params,
         )
         result = expand(raw_fragment, ctx)  # rejects a fragment that is not a map
+        if ctx.warnings:
+            # A macro response has no place for warnings: the macro's log group keeps them.
+            LOG.warning(json.dumps({"requestId": request_id, "warnings": ctx.warnings}))
         return {"requestId": request_id, "status": "success", "fragment": result}
     except ExpansionError as exc:
         LOG.info(

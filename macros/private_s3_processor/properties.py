@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import unicodedata
 from typing import Annotated, Any
 
 from pydantic import (
@@ -29,13 +30,18 @@ from pydantic_core import PydanticCustomError
 
 from .rules import (
     ARCHITECTURES,
+    BUCKET_NAME_RESERVED_PREFIXES,
+    BUCKET_NAME_RESERVED_SUFFIXES,
     CPU_MEMORY,
     DELIVERY_MODES,
     ENDPOINT_SETS,
     LOG_RETENTION_DAYS,
+    MAX_TAG_KEY_CHARS,
+    MAX_TAG_VALUE_CHARS,
+    MAX_TAGS,
     MODES,
     RESERVED_ENVIRONMENT,
-    TYPE_NAME,
+    TAG_SYMBOLS,
     smallest_memory,
 )
 
@@ -132,6 +138,47 @@ Int = Annotated[int, BeforeValidator(_not_bool)]
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """What S3's naming rules say against ``name``, or None when it is valid."""
+    if not _BUCKET_NAME.match(name):
+        return (
+            "3-63 lowercase letters, digits, dots and hyphens, starting and ending with a "
+            "letter or digit"
+        )
+    if ".." in name:
+        return "no two adjacent dots"
+    if _IP_ADDRESS.match(name):
+        return "not formatted as an IP address"
+    for prefix in BUCKET_NAME_RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            return f"the prefix {prefix} is reserved"
+    for suffix in BUCKET_NAME_RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            return f"the suffix {suffix} is reserved"
+    return None
+
+
+def tag_problem(text: str, what: str) -> str | None:
+    """What AWS's tag restrictions say against a tag ``key`` or ``value``, or None."""
+    if what == "key" and not 1 <= len(text) <= MAX_TAG_KEY_CHARS:
+        return f"keys must be 1-{MAX_TAG_KEY_CHARS} characters"
+    if what == "value" and len(text) > MAX_TAG_VALUE_CHARS:
+        return f"values must be at most {MAX_TAG_VALUE_CHARS} characters"
+    if text.lower().startswith("aws:"):
+        return "must not use the reserved tag prefix aws:"
+    for char in text:
+        # Letters, numbers and spaces of any script (Unicode L, N and Z), and + - = . _ : / @.
+        if not (unicodedata.category(char)[0] in "LNZ" or char in TAG_SYMBOLS):
+            return (
+                f"may hold letters, numbers, spaces and {' '.join(TAG_SYMBOLS)} only, "
+                f"not {json.dumps(char)}"
+            )
+    return None
+
+
 _KMS_KEY_ARN = re.compile(r"^arn:[a-z-]+:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _ARN = re.compile(r"^arn:[a-z-]+:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+$")
 
@@ -288,12 +335,13 @@ class Properties(Strict):
     RestrictToVpcEndpoint: bool = prop(
         True, Doc("boolean", "`true`", "bucket policy with `aws:sourceVpce`")
     )
-    AllowedPrincipalArns: list[StrOrIntrinsic] = prop(
+    AllowedPrincipalArns: list[StrOrIntrinsic] | Intrinsic = prop(
         [],
         Doc(
             "list of ARNs",
             "`[]`",
-            "principals exempt from the VPC-endpoint restriction (uploaders, operators)",
+            "principals exempt from the VPC-endpoint restriction (uploaders, operators); "
+            "a list, or an intrinsic such as a `Ref` to a `CommaDelimitedList` parameter",
             known=False,
         ),
     )
@@ -303,7 +351,8 @@ class Properties(Strict):
             "`All` \\| `Minimal`",
             "`All`",
             "`All` = the five interface endpoints; `Minimal` = `ecr.api`, `ecr.dkr`, "
-            "`logs` (what Fargate needs)",
+            "`logs` (what Fargate needs). Processors sharing a created network get the union "
+            "of their sets: one `All` gives the network all five (a warning says so)",
         ),
     )
     Network: NetworkSettings = prop(
@@ -404,14 +453,14 @@ class Properties(Strict):
     @field_validator("BucketName")
     @classmethod
     def _bucket_name(cls, value: Any) -> Any:
-        if isinstance(value, str) and (
-            not _BUCKET_NAME.match(value) or ".." in value or value.startswith("xn--")
-        ):
-            raise PydanticCustomError(
-                "bucket",
-                "must be a valid S3 bucket name: 3-63 lowercase letters, digits, "
-                "dots and hyphens, starting and ending with a letter or digit",
-            )
+        if isinstance(value, str):
+            problem = bucket_name_problem(value)
+            if problem:
+                raise PydanticCustomError(
+                    "bucket",
+                    "must be a valid S3 bucket name: {problem}",
+                    {"problem": problem},
+                )
         return value
 
     @field_validator("KmsKeyArn")
@@ -425,8 +474,8 @@ class Properties(Strict):
 
     @field_validator("AllowedPrincipalArns")
     @classmethod
-    def _principals(cls, value: list[Any]) -> list[Any]:
-        for item in value:
+    def _principals(cls, value: list[Any] | dict[str, Any]) -> list[Any] | dict[str, Any]:
+        for item in value if isinstance(value, list) else []:
             if isinstance(item, str) and not _ARN.match(item):
                 raise PydanticCustomError(
                     "arn",
@@ -439,17 +488,21 @@ class Properties(Strict):
     @field_validator("Tags")
     @classmethod
     def _tags(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > MAX_TAGS:
+            raise PydanticCustomError(
+                "tag", "must hold at most {n} tags (got {got})", {"n": MAX_TAGS, "got": len(value)}
+            )
         for key, tag_value in value.items():
-            if key.lower().startswith("aws:"):
+            problem = tag_problem(key, "key")
+            if problem is None and isinstance(tag_value, str):
+                problem = tag_problem(tag_value, "value")
+                key = f"{key}: {tag_value}"
+            if problem:
                 raise PydanticCustomError(
                     "tag",
-                    "must not use the reserved tag prefix aws: (got {key})",
-                    {"key": json.dumps(key)},
+                    "{problem} (got {key})",
+                    {"problem": problem, "key": json.dumps(key, ensure_ascii=False)},
                 )
-            if not 1 <= len(key) <= 128:
-                raise PydanticCustomError("tag", "keys must be 1-128 characters")
-            if isinstance(tag_value, str) and len(tag_value) > 256:
-                raise PydanticCustomError("tag", "values must be at most 256 characters")
         return value
 
     @property
@@ -492,30 +545,3 @@ def render_property_table() -> str:
             f"{extra['doc_rule']} |"
         )
     return "\n".join(lines + network_rows) + "\n"
-
-
-def registry_schema() -> dict[str, Any]:
-    """A CloudFormation registry schema for ``PrivateS3Processor``, from the declaration.
-
-    cfn-lint loads it with ``--registry-schemas`` so that a template is linted before the
-    transform without "resource type does not exist" (E3006).
-    """
-    from .references import ATTRIBUTES  # late: references imports nothing from here
-
-    schema = Properties.model_json_schema()
-    text = json.dumps(schema).replace("#/$defs/", "#/definitions/")
-    schema = json.loads(text)
-    definitions = schema.pop("$defs", {})
-    properties = dict(schema["properties"])
-    properties.update({a: {"type": "string"} for a in ATTRIBUTES})
-    return {
-        "typeName": TYPE_NAME,
-        "description": "Expanded by the PrivateS3Processor transform into a private "
-        "S3 -> EventBridge -> Fargate pipeline",
-        "additionalProperties": False,
-        "definitions": definitions,
-        "properties": properties,
-        "required": schema.get("required", []),
-        "readOnlyProperties": [f"/properties/{a}" for a in ATTRIBUTES],
-        "primaryIdentifier": ["/properties/BucketName"],
-    }

@@ -102,3 +102,66 @@ LAUNCH_RETRY = {
     "MaxDelaySeconds": 60,
     "JitterStrategy": "FULL",
 }
+
+
+# --- Limits AWS enforces at deploy time, refused by the transform first (SPEC 14). ---
+# Each names its source; DESIGN.md ("Limits refused before AWS does") lists them.
+
+# CloudFormation quotas, https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/
+# cloudformation-limits.html: "Resources" 500 per template, "Resource name" 255
+# characters, "Template body size in an Amazon S3 object" 1 MB. A processed template must
+# fit the same size (template-macros-troubleshoot-processed-template.html, "Size
+# limitation"); 1 MB is read as 1,000,000 bytes, as cfn-lint reads it (E1002).
+MAX_RESOURCES = 500
+MAX_LOGICAL_ID_CHARS = 255
+MAX_TEMPLATE_BYTES = 1_000_000
+
+# IAM and AWS STS quotas, https://docs.aws.amazon.com/IAM/latest/UserGuide/
+# reference_iam-quotas.html: "Role policy size cannot exceed 10,240 characters" (the
+# aggregate of a role's inline policies; IAM does not count white space).
+MAX_ROLE_INLINE_POLICY_CHARS = 10_240
+
+# Amazon EventBridge quotas, https://docs.aws.amazon.com/eventbridge/latest/userguide/
+# eb-quota.html: "Event pattern size" 2,048 characters by default, adjustable; PutRule's
+# EventPattern accepts at most 4,096 (API reference, Length Constraints), so that is the
+# hard limit and the default quota is a warning. "Rules containing wildcards": 30 rules
+# per event bus, not adjustable.
+MAX_EVENT_PATTERN_CHARS = 4096
+DEFAULT_EVENT_PATTERN_QUOTA = 2048
+MAX_WILDCARD_RULES = 30
+# EventBridge answers "Rule is too complex" for wildcard patterns without publishing the
+# threshold. Its matcher, aws/event-ruler, scores a pattern by the most wildcard states a
+# worst-case value can hold at once (MachineComplexityEvaluator); repeated characters
+# after a "*" raise it. The event-ruler README's per-rule strategy pairs a per-rule bound
+# of 10 with 30 wildcard rules, the quota above: the transform keeps each rule at 10.
+MAX_WILDCARD_COMPLEXITY = 10
+
+# Descriptions: EC2 CreateSecurityGroup GroupDescription and AuthorizeSecurityGroup*
+# rule Description, "Up to 255 characters in length" (EC2 API reference); EventBridge
+# PutRule Description, "Maximum length of 512"; CloudWatch PutMetricAlarm
+# AlarmDescription, "Maximum length of 1024".
+MAX_DESCRIPTION_CHARS = {
+    ("AWS::EC2::SecurityGroup", "GroupDescription"): 255,
+    ("AWS::EC2::SecurityGroupIngress", "Description"): 255,
+    ("AWS::EC2::SecurityGroupEgress", "Description"): 255,
+    ("AWS::Events::Rule", "Description"): 512,
+    ("AWS::CloudWatch::Alarm", "AlarmDescription"): 1024,
+}
+
+# Tags, ECS/AWS tagging restrictions (https://docs.aws.amazon.com/AmazonECS/latest/
+# APIReference/API_Tag.html): 50 user tags per resource, keys 1-128 and values 0-256
+# Unicode characters; letters, numbers, spaces and + - = . _ : / @; "aws:" reserved.
+MAX_TAGS = 50
+MAX_TAG_KEY_CHARS = 128
+MAX_TAG_VALUE_CHARS = 256
+TAG_SYMBOLS = "+-=._:/@"
+
+# General purpose bucket naming rules, https://docs.aws.amazon.com/AmazonS3/latest/
+# userguide/bucketnamingrules.html.
+BUCKET_NAME_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+BUCKET_NAME_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+# Not an AWS limit: real templates nest intrinsics a few levels deep, and a bound keeps a
+# hostile template from exhausting the Lambda's stack (Python's recursion limit is 1,000
+# frames; copying and walking take several per level).
+MAX_NESTING_DEPTH = 100

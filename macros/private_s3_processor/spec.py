@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from .errors import did_you_mean, from_validation, resource_error, shown
 from .intrinsics import Unresolvable, resolve
 from .properties import NetworkSettings, Properties, known_fields
-from .rules import CPU_MEMORY
+from .rules import CPU_MEMORY, MAX_LOGICAL_ID_CHARS
 
 # Resource attributes CloudFormation allows, and what the transform does with them.
 SUPPORTED_ATTRIBUTES = (
@@ -79,6 +79,15 @@ def parse(
     if not _LOGICAL_ID.match(logical_id):
         errors.append(
             resource_error(logical_id, None, "logical IDs must be alphanumeric (A-Z, a-z, 0-9)")
+        )
+    if len(logical_id) > MAX_LOGICAL_ID_CHARS:
+        errors.append(
+            resource_error(
+                logical_id,
+                None,
+                f"the logical ID is {len(logical_id)} characters; CloudFormation allows "
+                f"{MAX_LOGICAL_ID_CHARS} (CloudFormation quotas, Resource name)",
+            )
         )
     for attr in resource:
         if attr in UNSUPPORTED_ATTRIBUTES:
@@ -290,7 +299,8 @@ def _network_checks(logical_id: str, network: Mapping[str, Any]) -> list[str]:
                 err(key, "applies only to a created network; remove it or remove VpcId")
         if "SubnetIds" not in network:
             err("SubnetIds", "is required with VpcId (the private subnets for the tasks)")
-        create = network.get("CreateEndpoints", True)
+        # A Ref to a String parameter arrives as a string; read it as the model does.
+        create = _as_bool(network.get("CreateEndpoints", True))
         if create is True and "RouteTableIds" not in network:
             err(
                 "RouteTableIds",
@@ -318,6 +328,18 @@ def _network_checks(logical_id: str, network: Mapping[str, Any]) -> list[str]:
             if key in network:
                 err(key, "applies only to an existing VPC; add VpcId, or remove it")
     return errors
+
+
+_BOOL = TypeAdapter(bool)
+
+
+def _as_bool(value: Any) -> bool | None:
+    """``value`` read as the model reads a boolean (``"false"``, ``"no"``, ``0``, ...), so
+    the cross-checks see what the expansion will use; None when it is not one."""
+    try:
+        return _BOOL.validate_python(value)
+    except ValidationError:
+        return None
 
 
 def _as_int(value: Any) -> int | None:
