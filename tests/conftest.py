@@ -112,8 +112,9 @@ def put(endpoint: str, key: str, body: bytes, **extra: Any) -> dict[str, str]:
     }
 
 
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``private-s3-processor ARGS`` as a user runs it: a process of its own, in the project."""
+def cli(*args: str, timeout: float = 300, **popen: Any) -> subprocess.CompletedProcess[str]:
+    """``private-s3-processor ARGS`` as a user runs it: a process of its own, in the project
+    (``popen``: more of ``subprocess.run``'s arguments, such as ``env``)."""
     return subprocess.run(
         [sys.executable, "-m", "private_s3_processor_cli", *args],
         capture_output=True,
@@ -121,4 +122,5 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=timeout,
         cwd=ROOT,
+        **popen,
     )

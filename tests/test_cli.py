@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from private_s3_processor.context import static_prefix_list
+from private_s3_processor.errors import render
 from private_s3_processor.handler import handle
 
 from tests.conftest import cli
@@ -64,12 +65,16 @@ def test_output_file_and_parameters(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "name", ["error_cpu_memory", "error_unknown_property", "error_wrong_types"]
 )
-def test_invalid_input_exit_1_nothing_on_stdout_same_message(name: str) -> None:
-    run = cli("expand", str(cases.INPUT / f"{name}.yaml"))
+def test_invalid_input_exit_1_nothing_on_stdout_same_message(name: str, tmp_path: Path) -> None:
+    """A problem a line, the lines being what CloudFormation shows joined."""
+    # The golden inputs are fragments (no Transform); as a user's file they need one.
+    source = (cases.INPUT / f"{name}.yaml").read_text(encoding="utf-8")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text("Transform: PrivateS3Processor\n" + source, encoding="utf-8")
+    run = cli("expand", str(path))
     assert run.returncode == 1
     assert run.stdout == ""
     template = cases.load_template(cases.INPUT / f"{name}.yaml")
-    template.pop("Transform", None)
     response = handle(
         {
             "requestId": "r",
@@ -79,7 +84,9 @@ def test_invalid_input_exit_1_nothing_on_stdout_same_message(name: str) -> None:
         },
         static_prefix_list("pl-1"),
     )
-    assert run.stderr.strip() == response["errorMessage"]
+    lines = run.stderr.splitlines()
+    assert render(lines) == response["errorMessage"]
+    assert len(lines) == {"error_wrong_types": 6}.get(name, 1)
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -93,13 +100,20 @@ def test_unparsable_template(tmp_path: Path) -> None:
     bad.write_text("Resources: [unclosed\n")
     run = cli("expand", str(bad))
     assert run.returncode == 1 and run.stdout == ""
-    assert "not valid JSON or YAML" in run.stderr
+    assert run.stderr == (
+        f"{bad}:2:1: not valid YAML: while parsing a flow sequence, "
+        "expected ',' or ']', but got '<stream end>'\n"
+    )
 
 
 def test_bad_parameter_syntax() -> None:
+    """A usage error is bad input like any other: exit 1, one line."""
     run = cli("expand", str(cases.INPUT / "defaults.yaml"), "--parameter", "novalue")
-    assert run.returncode == 2
-    assert "KEY=VALUE" in run.stderr
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == (
+        "private-s3-processor expand: argument --parameter: expected KEY=VALUE, "
+        "got 'novalue' (see --help)\n"
+    )
 
 
 def test_other_transforms_are_kept_after_this_one() -> None:

@@ -12,6 +12,7 @@ machine's transitions. Prices come from a data file with its region and date
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -141,15 +142,54 @@ def _value(node: Any, parameters: Mapping[str, Any], template: Mapping[str, Any]
     """A literal, or a ``Ref`` to a parameter with a given or default value."""
     if isinstance(node, dict) and set(node) == {"Ref"}:
         name = node["Ref"]
+        if not isinstance(name, str):
+            raise CostError(f"{what} is a Ref to {json.dumps(name)[:80]}, not to a name")
         if name in parameters:
             return parameters[name]
-        declared = (template.get("Parameters") or {}).get(name)
+        declared = _map(template.get("Parameters"), "the template's Parameters").get(name)
         if isinstance(declared, dict) and "Default" in declared:
             return declared["Default"]
         raise CostError(f"{what} is !Ref {name}, which has no value (give --parameter {name}=...)")
     if isinstance(node, dict):
         raise CostError(f"{what} is an intrinsic the command cannot evaluate ({json.dumps(node)})")
     return node
+
+
+def _map(node: Any, what: str) -> Mapping[str, Any]:
+    """An optional map (absent or null: empty); anything else is a clear error."""
+    if node is None:
+        return {}
+    if not isinstance(node, Mapping):
+        raise CostError(f"{what} must be a map (got {json.dumps(node)[:80]})")
+    return node
+
+
+def _number(node: Any, what: str) -> float:
+    try:
+        value = float(node)
+    except (TypeError, ValueError):
+        raise CostError(f"{what} must be a number (got {json.dumps(node)[:80]})") from None
+    if not math.isfinite(value) or value < 0:
+        raise CostError(f"{what} must be a finite number of 0 or more (got {node})")
+    return value
+
+
+def _resources(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    found = template.get("Resources")
+    if not isinstance(found, Mapping):
+        raise CostError("the template has no Resources map")
+    resources = {}
+    for logical_id, resource in found.items():
+        if not isinstance(resource, Mapping):
+            raise CostError(
+                f"Resource '{logical_id}': must be a map (got {json.dumps(resource)[:80]})"
+            )
+        resources[logical_id] = resource
+    return resources
+
+
+def _properties(logical_id: str, resource: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _map(resource.get("Properties"), f"the Properties of {logical_id}")
 
 
 def _zones(
@@ -170,17 +210,18 @@ def estimate(
     parameters: Mapping[str, Any] | None = None,
 ) -> Estimate:
     """The cost of an *expanded* template (no ``PrivateS3Processor`` left in it)."""
-    if duration_s <= 0:
-        raise CostError(f"the task duration must be more than 0 seconds (got {duration_s})")
+    # NaN compares false with everything, so "not more than 0" alone would let it through.
+    if not (math.isfinite(duration_s) and duration_s > 0):
+        raise CostError(
+            f"the task duration must be more than 0 seconds, and finite (got {duration_s})"
+        )
     parameters = parameters or {}
-    found = template.get("Resources")
-    if not isinstance(found, Mapping):
-        raise CostError("the template has no Resources map")
+    found = _resources(template)
     result = Estimate(prices, duration_s)
     endpoint_hours = 0.0
     endpoints = 0
     for logical_id, resource in found.items():
-        props = resource.get("Properties") or {}
+        props = _properties(logical_id, resource)
         if (
             resource.get("Type") == "AWS::EC2::VPCEndpoint"
             and props.get("VpcEndpointType") == "Interface"
@@ -208,20 +249,30 @@ def estimate(
         )
     machines = {
         json.dumps(
-            (r.get("Properties") or {}).get("DefinitionSubstitutions", {}).get("TaskDefinition")
+            _map(
+                _properties(logical_id, r).get("DefinitionSubstitutions"),
+                f"the DefinitionSubstitutions of {logical_id}",
+            ).get("TaskDefinition")
         )
-        for r in found.values()
+        for logical_id, r in found.items()
         if r.get("Type") == "AWS::StepFunctions::StateMachine"
     }
     billed_s = max(duration_s, prices.fargate_minimum_s)
     for logical_id, resource in found.items():
         if resource.get("Type") != "AWS::ECS::TaskDefinition":
             continue
-        props = resource.get("Properties") or {}
+        props = _properties(logical_id, resource)
         what = f"{logical_id}"
-        cpu = float(_value(props.get("Cpu"), parameters, template, f"the Cpu of {what}"))
-        memory = float(_value(props.get("Memory"), parameters, template, f"the Memory of {what}"))
-        arch = (props.get("RuntimePlatform") or {}).get("CpuArchitecture", "X86_64")
+        cpu = _number(
+            _value(props.get("Cpu"), parameters, template, f"the Cpu of {what}"),
+            f"the Cpu of {what}",
+        )
+        memory = _number(
+            _value(props.get("Memory"), parameters, template, f"the Memory of {what}"),
+            f"the Memory of {what}",
+        )
+        platform = _map(props.get("RuntimePlatform"), f"the RuntimePlatform of {what}")
+        arch = platform.get("CpuArchitecture", "X86_64")
         arch = str(_value(arch, parameters, template, f"the CpuArchitecture of {what}"))
         if arch not in prices.fargate:
             raise CostError(f"{what}: no Fargate prices for architecture {arch} in the price table")

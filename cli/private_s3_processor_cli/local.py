@@ -180,8 +180,10 @@ def expand_for_emulator(
             f"{path} also uses the transform(s) {', '.join(map(str, later))}, "
             "which the emulator cannot run"
         )
-    resources = fragment.get("Resources") or {}
-    if not any(isinstance(r, dict) and r.get("Type") == TYPE_NAME for r in resources.values()):
+    resources = fragment.get("Resources")
+    if not isinstance(resources, dict) or not any(
+        isinstance(r, dict) and r.get("Type") == TYPE_NAME for r in resources.values()
+    ):
         raise LocalError(f"{path} has no resource of Type: {TYPE_NAME}")
     values = parameter_values(fragment, given)
     for name, stand_in in _image_stand_ins(fragment, values).items():
@@ -207,7 +209,8 @@ def _image_stand_ins(fragment: Mapping[str, Any], values: Mapping[str, Any]) -> 
     for resource in (fragment.get("Resources") or {}).values():
         if not isinstance(resource, dict) or resource.get("Type") != TYPE_NAME:
             continue
-        image = (resource.get("Properties") or {}).get("Image")
+        properties = resource.get("Properties")
+        image = properties.get("Image") if isinstance(properties, dict) else None
         if isinstance(image, dict) and set(image) == {"Ref"} and image["Ref"] not in values:
             stand_ins[image["Ref"]] = (
                 f"{DEFAULT_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/private-s3-worker:local"

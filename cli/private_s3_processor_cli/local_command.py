@@ -11,12 +11,15 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from private_s3_processor import ExpansionError
 
 from . import local
 from .launches import LaunchFaults
 from .local import LocalError, Session
+from .main import fail
+from .templates import OFFLINE_PREFIX_LIST, command_problems, load_template
 
 
 def _progress(message: str) -> None:
@@ -25,12 +28,37 @@ def _progress(message: str) -> None:
 
 def run_local(args: argparse.Namespace) -> int:
     try:
+        problems = _preflight(Path(args.template), dict(args.parameter))
+        if problems:
+            return fail("local", problems)
         return _run(args)
-    except (LocalError, ExpansionError) as exc:
-        print(f"private-s3-processor local: {exc}", file=sys.stderr)
-        return 1
+    except ExpansionError as exc:
+        return fail("local", exc.messages)
+    except LocalError as exc:
+        return fail("local", [str(exc)])
     except KeyboardInterrupt:
         return 130
+
+
+class _OfflineEc2:
+    """Answers the one EC2 call the expansion makes (S3's prefix list) with the offline
+    stand-in, so a template is checked completely before any emulator starts."""
+
+    def describe_managed_prefix_lists(self, **_: Any) -> dict[str, Any]:
+        return {"PrefixLists": [{"PrefixListId": OFFLINE_PREFIX_LIST}]}
+
+
+def _preflight(path: Path, given: dict[str, str]) -> list[str]:
+    """Every problem of the template, found the way the run will find them (same
+    expansion, same parameter stand-ins) plus the command line's own checks."""
+    problems = command_problems(load_template(path), given) if path.exists() else []
+    try:
+        local.expand_for_emulator(path, given, {"ec2": _OfflineEc2()}, lambda _: None)
+    except ExpansionError as exc:
+        return [*problems, *exc.messages]
+    except LocalError as exc:
+        return [*problems, str(exc)]
+    return problems
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from private_s3_processor import ExpansionError
 from private_s3_processor.rules import TYPE_NAME
@@ -16,9 +17,28 @@ from .templates import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
     OFFLINE_PREFIX_LIST,
+    command_problems,
     expand_document,
     load_template,
+    with_problems,
 )
+
+PROG = "private-s3-processor"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as every other bad input: one line on stderr, exit 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: {message} (see --help)\n")
+
+
+def fail(command: str | None, messages: Sequence[str]) -> int:
+    """Print each problem on a line of its own on stderr; the exit status for bad input."""
+    for message in messages:
+        line = " ".join(str(message).split())  # a message from a library may span lines
+        print(f"{PROG} {command}: {line}" if command else line, file=sys.stderr)
+    return 1
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -50,8 +70,8 @@ def _parameter_option(command: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog="private-s3-processor",
+    top = _Parser(
+        prog=PROG,
         description="A CloudFormation macro that expands Type: PrivateS3Processor into a "
         "private S3 -> EventBridge -> Fargate pipeline.",
     )
@@ -192,6 +212,17 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the contract: never a traceback, even for a bug
+        return fail(
+            args.command, [f"internal error ({type(exc).__name__}: {exc}); please report it"]
+        )
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "expand":
         return _expand(args)
     if args.command == "diagram":
@@ -201,30 +232,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_local(args)
     if args.command == "redrive":
-        return _redrive(args)
+        from .redrive import run_redrive
+
+        return run_redrive(args)
     if args.command == "cost":
         return _cost(args)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
+def _expanded(args: argparse.Namespace, **context: Any) -> dict[str, Any]:
+    """The template of ``args`` expanded, after the checks only the command line can make;
+    every problem found raises ``ExpansionError``."""
+    template = load_template(args.template)
+    given = dict(args.parameter)
+    return with_problems(
+        command_problems(template, given),
+        lambda: expand_document(template, parameters=given, **context),
+    )
+
+
 def _expand(args: argparse.Namespace) -> int:
+    warnings: list[str] = []
     try:
-        template = load_template(args.template)
-        result = expand_document(
-            template,
-            parameters=dict(args.parameter),
+        result = _expanded(
+            args,
             region=args.region,
             account_id=args.account_id,
             prefix_list_id=args.s3_prefix_list_id or OFFLINE_PREFIX_LIST,
+            warnings=warnings,
         )
     except ExpansionError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+        # As CloudFormation shows them, a problem a line (its errorMessage joins them).
+        return fail(None, exc.messages)
     text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            return fail("expand", [f"-o {args.output}: cannot write: {exc.strerror}"])
     else:
         sys.stdout.write(text)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.s3_prefix_list_id is None:
         print(
             f"note: S3 prefix list not looked up offline; the template uses the stand-in "
@@ -236,47 +285,11 @@ def _expand(args: argparse.Namespace) -> int:
 
 def _diagram(args: argparse.Namespace) -> int:
     try:
-        result = expand_document(load_template(args.template), parameters=dict(args.parameter))
+        result = _expanded(args)
     except ExpansionError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+        return fail(None, exc.messages)
     sys.stdout.write(mermaid(result))
     return 0
-
-
-def _redrive(args: argparse.Namespace) -> int:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from .redrive import RedriveError, locate, redrive
-
-    session = boto3.session.Session(region_name=args.region)
-    aws = {
-        name: session.client(name, endpoint_url=args.endpoint_url)
-        for name in ("cloudformation", "sqs", "events", "ecs", "stepfunctions")
-    }
-
-    def say(line: dict[str, object]) -> None:
-        if args.json:
-            print(json.dumps(line, ensure_ascii=False), flush=True)
-            return
-        what = line.get("upload") or f"message {line['message']}"
-        detail = line.get("started") or line.get("reason") or ""
-        print(f"{line['action']} {what} {detail}".rstrip(), flush=True)
-
-    try:
-        deployed = locate(aws, args.stack, args.processor)
-        report = redrive(aws, deployed, dry_run=args.dry_run, say=say)
-    except (RedriveError, ClientError, BotoCoreError) as exc:
-        print(f"private-s3-processor redrive: {exc}", file=sys.stderr)
-        return 1
-    verb = "would re-submit" if args.dry_run else "re-submitted"
-    count = len(report.lines) - report.kept if args.dry_run else report.resubmitted
-    print(
-        f"{deployed.processor} ({deployed.delivery}): {verb} {count}, kept {report.kept}",
-        file=sys.stderr,
-    )
-    return 1 if report.kept else 0
 
 
 def _cost(args: argparse.Namespace) -> int:
@@ -285,27 +298,31 @@ def _cost(args: argparse.Namespace) -> int:
     try:
         if args.files is not None and args.files < 0:
             raise CostError(f"--files must be 0 or more (got {args.files})")
+        prices = Prices.load(args.prices)
         template = load_template(args.template)
-        resources = template.get("Resources") if isinstance(template, dict) else None
+        given = dict(args.parameter)
+        problems = command_problems(template, given)
+        resources = template.get("Resources")
         if isinstance(resources, dict) and any(
             isinstance(r, dict) and r.get("Type") == TYPE_NAME for r in resources.values()
         ):
-            template = expand_document(
-                template,
-                parameters=dict(args.parameter),
-                region=DEFAULT_REGION,
-                account_id=DEFAULT_ACCOUNT,
-                prefix_list_id=OFFLINE_PREFIX_LIST,
+            template = with_problems(
+                problems,
+                lambda: expand_document(
+                    template,
+                    parameters=given,
+                    region=DEFAULT_REGION,
+                    account_id=DEFAULT_ACCOUNT,
+                    prefix_list_id=OFFLINE_PREFIX_LIST,
+                ),
             )
-        result = estimate(
-            template,
-            Prices.load(args.prices),
-            duration_s=args.duration,
-            parameters=dict(args.parameter),
-        )
-    except (CostError, ExpansionError, OSError, ValueError) as exc:
-        print(f"private-s3-processor cost: {exc}", file=sys.stderr)
-        return 1
+        elif problems:
+            raise ExpansionError(problems)
+        result = estimate(template, prices, duration_s=args.duration, parameters=given)
+    except ExpansionError as exc:
+        return fail("cost", exc.messages)
+    except CostError as exc:
+        return fail("cost", [str(exc)])
     if args.json:
         print(json.dumps(result.as_json(args.files), indent=2))
     else:

@@ -20,12 +20,14 @@ twice does no harm.
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from .launches import camel
 
@@ -243,3 +245,40 @@ def _one(
     except (RedriveError, ClientError, BotoCoreError) as exc:
         return {**line, "action": "kept", "reason": f"re-submission failed: {exc}"}
     return {**line, "action": "re-submitted", "started": started}
+
+
+def run_redrive(args: argparse.Namespace) -> int:
+    """The ``redrive`` subcommand: arguments in, a line per message out, a summary on
+    stderr; exit 1 when any message was kept or nothing could be read."""
+    import boto3
+
+    from .main import fail
+
+    def say(line: dict[str, object]) -> None:
+        if args.json:
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+            return
+        what = line.get("upload") or f"message {line['message']}"
+        detail = line.get("started") or line.get("reason") or ""
+        print(f"{line['action']} {what} {detail}".rstrip(), flush=True)
+
+    try:
+        # Creating a client already fails without a region (botocore's NoRegionError).
+        session = boto3.session.Session(region_name=args.region)
+        aws = {
+            name: session.client(name, endpoint_url=args.endpoint_url)
+            for name in ("cloudformation", "sqs", "events", "ecs", "stepfunctions")
+        }
+        deployed = locate(aws, args.stack, args.processor)
+        report = redrive(aws, deployed, dry_run=args.dry_run, say=say)
+    except NoRegionError as exc:
+        return fail("redrive", [f"{exc} Give --region, or set AWS_DEFAULT_REGION."])
+    except (RedriveError, ClientError, BotoCoreError) as exc:
+        return fail("redrive", [str(exc)])
+    verb = "would re-submit" if args.dry_run else "re-submitted"
+    count = len(report.lines) - report.kept if args.dry_run else report.resubmitted
+    print(
+        f"{deployed.processor} ({deployed.delivery}): {verb} {count}, kept {report.kept}",
+        file=sys.stderr,
+    )
+    return 1 if report.kept else 0

@@ -3,15 +3,17 @@ the macro runs (template-level ``Transform`` handling included)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from cfn_flip import load as cfn_load
 from private_s3_processor import Context, ExpansionError, expand, static_prefix_list
 from private_s3_processor.intrinsics import parameter_values
 from private_s3_processor.rules import TYPE_NAME
+
+from .loader import TemplateSyntaxError, parse
+
+T = TypeVar("T")
 
 # Offline, nothing can ask EC2 for S3's prefix list; this stand-in keeps the output
 # lintable and is announced on stderr (see DESIGN.md, "S3 prefix list").
@@ -21,20 +23,54 @@ DEFAULT_ACCOUNT = "123456789012"
 
 
 def load_template(path: str | Path) -> dict[str, Any]:
-    """A JSON or YAML template (short tags such as ``!Ref`` understood) as a dict."""
+    """A JSON or YAML template (short tags such as ``!Ref`` understood) as a dict; a file
+    that is not one, or that is hostile (see ``loader``), raises ``ExpansionError`` with a
+    located line per problem."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ExpansionError([f"Template: cannot read {path}: {exc.strerror}"]) from exc
-    try:
-        data, _ = cfn_load(text)
-    except Exception as exc:
-        raise ExpansionError([f"Template: {path} is not valid JSON or YAML: {exc}"]) from exc
+        data = parse(path)
+    except TemplateSyntaxError as exc:
+        raise ExpansionError(exc.messages) from None
     if not isinstance(data, dict):
-        raise ExpansionError([f"Template: {path} must hold a JSON/YAML object"])
-    # cfn_flip yields OrderedDicts and YAML scalars; JSON round-tripping gives plain data.
-    plain: dict[str, Any] = json.loads(json.dumps(data))
-    return plain
+        kinds = {str: "a string", list: "a list", bool: "a boolean", int: "a number"}
+        what = "empty" if data is None else kinds.get(type(data), "a number")
+        raise ExpansionError([f"{path}: a template is a JSON/YAML object (this file is {what})"])
+    return data
+
+
+def command_problems(template: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """What CloudFormation rejects before the macro ever runs, so only the command line can
+    check it (the fragment the Lambda receives has no ``Transform`` section): processors in
+    a template that does not name the transform, and parameter values the template does
+    not declare. Messages are CloudFormation's."""
+    problems = []
+    resources = template.get("Resources")
+    if isinstance(resources, Mapping) and any(
+        isinstance(r, Mapping) and r.get("Type") == TYPE_NAME for r in resources.values()
+    ):
+        declared = template.get("Transform")
+        listed = declared if isinstance(declared, list) else [declared]
+        if TYPE_NAME not in listed:
+            problems.append(
+                f"Template format error: Unrecognized resource types: [{TYPE_NAME}] "
+                f"(the template has no Transform: {TYPE_NAME})"
+            )
+    parameters = template.get("Parameters")
+    names = set(parameters) if isinstance(parameters, Mapping) else set()
+    unknown = [name for name in given if name not in names]
+    if unknown:
+        problems.append(f"Parameters: [{', '.join(unknown)}] do not exist in the template")
+    return problems
+
+
+def with_problems(problems: list[str], run: Callable[[], T]) -> T:
+    """``run()``, failing with ``problems`` and whatever else ``run`` finds, one each."""
+    try:
+        result = run()
+    except ExpansionError as exc:
+        raise ExpansionError([*problems, *exc.messages]) from None
+    if problems:
+        raise ExpansionError(problems)
+    return result
 
 
 def split_transforms(template: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
@@ -52,14 +88,17 @@ def expand_document(
     region: str = DEFAULT_REGION,
     account_id: str = DEFAULT_ACCOUNT,
     prefix_list_id: str = OFFLINE_PREFIX_LIST,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Expand a whole template as CloudFormation would present it to the macro."""
+    """Expand a whole template as CloudFormation would present it to the macro; what
+    deploys but deserves a look is appended to ``warnings`` when given."""
     fragment, later = split_transforms(template)
     ctx = Context(
         region=region,
         account_id=account_id,
         s3_prefix_list=static_prefix_list(prefix_list_id),
         parameters=parameter_values(fragment, parameters or {}),
+        warnings=warnings if warnings is not None else [],
     )
     result = expand(fragment, ctx)
     if later:
