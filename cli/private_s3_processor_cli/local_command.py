@@ -18,7 +18,7 @@ from private_s3_processor import ExpansionError
 from . import local
 from .launches import LaunchFaults
 from .local import LocalError, Session
-from .main import fail
+from .output import fail
 from .templates import OFFLINE_PREFIX_LIST, command_problems, load_template
 
 

@@ -13,6 +13,7 @@ from private_s3_processor import ExpansionError
 from private_s3_processor.rules import TYPE_NAME
 
 from .diagram import mermaid
+from .output import PROG, fail
 from .templates import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
@@ -23,22 +24,12 @@ from .templates import (
     with_problems,
 )
 
-PROG = "private-s3-processor"
-
 
 class _Parser(argparse.ArgumentParser):
     """Usage errors as every other bad input: one line on stderr, exit 1."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(1, f"{self.prog}: {message} (see --help)\n")
-
-
-def fail(command: str | None, messages: Sequence[str]) -> int:
-    """Print each problem on a line of its own on stderr; the exit status for bad input."""
-    for message in messages:
-        line = " ".join(str(message).split())  # a message from a library may span lines
-        print(f"{PROG} {command}: {line}" if command else line, file=sys.stderr)
-    return 1
 
 
 def _key_value(text: str) -> tuple[str, str]:

@@ -30,6 +30,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from .launches import camel
+from .output import fail
 
 REDRIVE = "private-s3-processor redrive"
 ENVIRONMENT_FIELDS = (
@@ -251,8 +252,6 @@ def run_redrive(args: argparse.Namespace) -> int:
     """The ``redrive`` subcommand: arguments in, a line per message out, a summary on
     stderr; exit 1 when any message was kept or nothing could be read."""
     import boto3
-
-    from .main import fail
 
     def say(line: dict[str, object]) -> None:
         if args.json:
