@@ -137,7 +137,7 @@ def _principal_warnings(p: Processor) -> list[str]:
     found = []
     for item in items if isinstance(items, list) else []:
         if isinstance(item, str):
-            # The account is 12 digits or absent (properties._ARN), never a wildcard.
+            # The account is 12 digits or absent (properties.ARN), never a wildcard.
             account, _, resource = item.partition(":iam::")[2].partition(":")
             if account and resource.lstrip("/").startswith("*"):
                 found.append(

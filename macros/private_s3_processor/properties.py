@@ -136,21 +136,21 @@ def _not_bool(value: Any) -> Any:
 
 Int = Annotated[int, BeforeValidator(_not_bool)]
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 
 
 def bucket_name_problem(name: str) -> str | None:
     """What S3's naming rules say against ``name``, or None when it is valid."""
-    if not _BUCKET_NAME.match(name):
+    if not BUCKET_NAME.match(name):
         return (
             "3-63 lowercase letters, digits, dots and hyphens, starting and ending with a "
             "letter or digit"
         )
     if ".." in name:
         return "no two adjacent dots"
-    if _IP_ADDRESS.match(name):
+    if IP_ADDRESS.match(name):
         return "not formatted as an IP address"
     for prefix in BUCKET_NAME_RESERVED_PREFIXES:
         if name.startswith(prefix):
@@ -179,8 +179,8 @@ def tag_problem(text: str, what: str) -> str | None:
     return None
 
 
-_KMS_KEY_ARN = re.compile(r"^arn:[a-z-]+:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-_ARN = re.compile(r"^arn:[a-z-]+:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+$")
+KMS_KEY_ARN = re.compile(r"^arn:[a-z-]+:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+ARN = re.compile(r"^arn:[a-z-]+:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+$")
 
 
 class Strict(BaseModel):
@@ -435,7 +435,7 @@ class Properties(Strict):
     @classmethod
     def _environment(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
-            if not _ENV_NAME.match(name):
+            if not ENV_NAME.match(name):
                 raise PydanticCustomError(
                     "env",
                     "has an invalid variable name {name} (letters, digits and _; not "
@@ -466,7 +466,7 @@ class Properties(Strict):
     @field_validator("KmsKeyArn")
     @classmethod
     def _kms(cls, value: Any) -> Any:
-        if isinstance(value, str) and not _KMS_KEY_ARN.match(value):
+        if isinstance(value, str) and not KMS_KEY_ARN.match(value):
             raise PydanticCustomError(
                 "arn", "must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<id>)"
             )
@@ -476,7 +476,7 @@ class Properties(Strict):
     @classmethod
     def _principals(cls, value: list[Any] | dict[str, Any]) -> list[Any] | dict[str, Any]:
         for item in value if isinstance(value, list) else []:
-            if isinstance(item, str) and not _ARN.match(item):
+            if isinstance(item, str) and not ARN.match(item):
                 raise PydanticCustomError(
                     "arn",
                     "must hold ARNs such as arn:<partition>:iam::<account>:role/<name> "

@@ -22,11 +22,11 @@ from pydantic import AfterValidator, BaseModel
 from pydantic.fields import FieldInfo
 
 from .properties import (
-    _ARN,
-    _BUCKET_NAME,
-    _ENV_NAME,
-    _IP_ADDRESS,
-    _KMS_KEY_ARN,
+    ARN,
+    BUCKET_NAME,
+    ENV_NAME,
+    IP_ADDRESS,
+    KMS_KEY_ARN,
     Intrinsic,
     NetworkSettings,
     Properties,
@@ -44,7 +44,7 @@ from .rules import (
     TAG_SYMBOLS,
     TYPE_NAME,
 )
-from .spec import _ECR_IMAGE as _SPEC_ECR_IMAGE
+from .spec import ECR_IMAGE
 
 # The transform resolves a Ref to a template parameter (or to these pseudo parameters) in a
 # property it must know; any other intrinsic there is an error.
@@ -57,7 +57,7 @@ _IPV4_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _VPC_CIDR = rf"^({_IPV4_OCTET}\.){{3}}{_IPV4_OCTET}/(1[6-9]|2[0-6])$"
 # spec.py's ECR image URI (needed when the transform creates the network: it has no
 # internet), without its group names, which JSON Schema's regular expressions lack.
-_ECR_IMAGE = re.sub(r"\(\?P<\w+>", "(", _SPEC_ECR_IMAGE.pattern)
+_ECR_IMAGE_PATTERN = re.sub(r"\(\?P<\w+>", "(", ECR_IMAGE.pattern)
 
 # Tag keys and values: letters, numbers and spaces of any script, and TAG_SYMBOLS (cfn-lint
 # matches with the `regex` module, which knows \p{...}); "aws:" in any case is reserved.
@@ -166,23 +166,23 @@ def _property_checks() -> dict[str, dict[str, Any]]:
         "Command": {"minItems": 1},
         "Environment": {
             "additionalProperties": False,
-            "patternProperties": {_ENV_NAME.pattern: {"type": "string"}},
+            "patternProperties": {ENV_NAME.pattern: {"type": "string"}},
             "propertyNames": {"not": {"enum": list(RESERVED_ENVIRONMENT)}},
         },
         "BucketName": {
-            "pattern": _BUCKET_NAME.pattern,
+            "pattern": BUCKET_NAME.pattern,
             "allOf": [
                 {"not": {"pattern": pattern}}
                 for pattern in (
                     r"\.\.",
-                    _IP_ADDRESS.pattern,
+                    IP_ADDRESS.pattern,
                     *(f"^{_literal(p)}" for p in BUCKET_NAME_RESERVED_PREFIXES),
                     *(f"{_literal(s)}$" for s in BUCKET_NAME_RESERVED_SUFFIXES),
                 )
             ],
         },
-        "KmsKeyArn": {"pattern": _KMS_KEY_ARN.pattern},
-        "AllowedPrincipalArns": {"items": {"type": "string", "pattern": _ARN.pattern}},
+        "KmsKeyArn": {"pattern": KMS_KEY_ARN.pattern},
+        "AllowedPrincipalArns": {"items": {"type": "string", "pattern": ARN.pattern}},
         "Tags": {
             "maxProperties": MAX_TAGS,
             "additionalProperties": {
@@ -218,7 +218,7 @@ def _cross_checks() -> list[dict[str, Any]]:
         )
     created_network = {
         "if": {"required": ["Network"], "properties": {"Network": {"required": ["VpcId"]}}},
-        "else": {"properties": {"Image": {"pattern": _ECR_IMAGE}}},
+        "else": {"properties": {"Image": {"pattern": _ECR_IMAGE_PATTERN}}},
     }
     # With an empty Prefix every key triggers, so any OutputPrefix would be written under
     # the trigger filter (that two non-empty prefixes nest is the transform's check).

@@ -32,7 +32,7 @@ UNSUPPORTED_ATTRIBUTES = {
 DELETION_POLICIES = ("Delete", "Retain", "RetainExceptOnCreate", "Snapshot")
 
 _LOGICAL_ID = re.compile(r"^[A-Za-z0-9]+$")
-_ECR_IMAGE = re.compile(
+ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
     r"/(?P<repo>[a-z0-9][a-z0-9._/-]*?)(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$"
 )
@@ -276,7 +276,7 @@ def _cross_checks(logical_id: str, raw: Mapping[str, Any]) -> list[str]:
 
     image = raw.get("Image")
     existing = isinstance(network, dict) and "VpcId" in network
-    if isinstance(image, str) and not existing and not _ECR_IMAGE.match(image):
+    if isinstance(image, str) and not existing and not ECR_IMAGE.match(image):
         err(
             "Image",
             f"must be an Amazon ECR image URI such as "
@@ -361,7 +361,7 @@ def _repository(image: Any, parameters: Mapping[str, Any], pseudo: Mapping[str, 
         return Repository()
     if not isinstance(value, str):
         return Repository()
-    match = _ECR_IMAGE.match(value)
+    match = ECR_IMAGE.match(value)
     if not match:
         return Repository()
     return Repository(match["account"], match["region"], match["repo"])
