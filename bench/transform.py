@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import os
 import statistics
@@ -147,13 +148,22 @@ def cold(code: str, repeats: int) -> tuple[float, float]:
 
 
 def warm(fn: Any, template: dict[str, Any], repeats: int) -> tuple[float, int]:
-    """Median ms per call after one warm-up call, and the output's resource count."""
+    """Median ms per call after one warm-up call, and the output's resource count.
+
+    The garbage collector is off while timing, as ``timeit`` does: a full collection
+    lands on whichever call crosses its threshold, and on this machine that swung one
+    side of the SAM comparison by up to 2x between runs."""
     out = fn(template)
     times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(template)
-        times.append((time.perf_counter() - start) * 1000)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn(template)
+            times.append((time.perf_counter() - start) * 1000)
+    finally:
+        gc.enable()
     return statistics.median(times), len(out["Resources"])
 
 
