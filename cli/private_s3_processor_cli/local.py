@@ -50,7 +50,7 @@ from . import states
 from .emulator import CREDENTIALS, aws_env, is_emulator, moto_server
 from .launches import LaunchError, LaunchFaults, camel, failures_cause, stopped_task
 from .states import StatesError
-from .templates import DEFAULT_ACCOUNT, load_template, split_transforms
+from .templates import DEFAULT_ACCOUNT, has_processors, load_template, split_transforms
 
 REGION = CREDENTIALS["AWS_REGION"]
 STACK = "private-s3-local"
@@ -180,10 +180,7 @@ def expand_for_emulator(
             f"{path} also uses the transform(s) {', '.join(map(str, later))}, "
             "which the emulator cannot run"
         )
-    resources = fragment.get("Resources")
-    if not isinstance(resources, dict) or not any(
-        isinstance(r, dict) and r.get("Type") == TYPE_NAME for r in resources.values()
-    ):
+    if not has_processors(fragment):
         raise LocalError(f"{path} has no resource of Type: {TYPE_NAME}")
     values = parameter_values(fragment, given)
     for name, stand_in in _image_stand_ins(fragment, values).items():

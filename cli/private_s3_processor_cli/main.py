@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from private_s3_processor import ExpansionError
-from private_s3_processor.rules import TYPE_NAME
 
 from .diagram import mermaid
 from .output import PROG, fail
@@ -20,6 +19,7 @@ from .templates import (
     OFFLINE_PREFIX_LIST,
     command_problems,
     expand_document,
+    has_processors,
     load_template,
     with_problems,
 )
@@ -231,11 +231,16 @@ def _run(args: argparse.Namespace) -> int:
     return 2  # pragma: no cover - argparse enforces the choices
 
 
-def _expanded(args: argparse.Namespace, **context: Any) -> dict[str, Any]:
+def _expanded(
+    args: argparse.Namespace, *, only_processors: bool = False, **context: Any
+) -> dict[str, Any]:
     """The template of ``args`` expanded, after the checks only the command line can make;
-    every problem found raises ``ExpansionError``."""
+    every problem found raises ``ExpansionError``. With ``only_processors``, a template
+    holding no processor (one already expanded) is returned as it is."""
     template = load_template(args.template)
     given = dict(args.parameter)
+    if only_processors and not has_processors(template):
+        return with_problems(command_problems(template, given), lambda: template)
     return with_problems(
         command_problems(template, given),
         lambda: expand_document(template, parameters=given, **context),
@@ -290,25 +295,8 @@ def _cost(args: argparse.Namespace) -> int:
         if args.files is not None and args.files < 0:
             raise CostError(f"--files must be 0 or more (got {args.files})")
         prices = Prices.load(args.prices)
-        template = load_template(args.template)
+        template = _expanded(args, only_processors=True)
         given = dict(args.parameter)
-        problems = command_problems(template, given)
-        resources = template.get("Resources")
-        if isinstance(resources, dict) and any(
-            isinstance(r, dict) and r.get("Type") == TYPE_NAME for r in resources.values()
-        ):
-            template = with_problems(
-                problems,
-                lambda: expand_document(
-                    template,
-                    parameters=given,
-                    region=DEFAULT_REGION,
-                    account_id=DEFAULT_ACCOUNT,
-                    prefix_list_id=OFFLINE_PREFIX_LIST,
-                ),
-            )
-        elif problems:
-            raise ExpansionError(problems)
         result = estimate(template, prices, duration_s=args.duration, parameters=given)
     except ExpansionError as exc:
         return fail("cost", exc.messages)

@@ -37,16 +37,21 @@ def load_template(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def has_processors(template: Mapping[str, Any]) -> bool:
+    """Whether the template holds a resource of ``Type: PrivateS3Processor``."""
+    resources = template.get("Resources")
+    return isinstance(resources, Mapping) and any(
+        isinstance(r, Mapping) and r.get("Type") == TYPE_NAME for r in resources.values()
+    )
+
+
 def command_problems(template: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
     """What CloudFormation rejects before the macro ever runs, so only the command line can
     check it (the fragment the Lambda receives has no ``Transform`` section): processors in
     a template that does not name the transform, and parameter values the template does
     not declare. Messages are CloudFormation's."""
     problems = []
-    resources = template.get("Resources")
-    if isinstance(resources, Mapping) and any(
-        isinstance(r, Mapping) and r.get("Type") == TYPE_NAME for r in resources.values()
-    ):
+    if has_processors(template):
         declared = template.get("Transform")
         listed = declared if isinstance(declared, list) else [declared]
         if TYPE_NAME not in listed:

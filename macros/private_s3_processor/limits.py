@@ -65,18 +65,19 @@ def check(
     ``buckets`` gives each processor's ``BucketName`` (None when generated)."""
     found = Findings()
     resources: Mapping[str, Any] = template.get("Resources") or {}
-    for name in [*shared, *(n for names in members.values() for n in names)]:
+    types = {n: r.get("Type") for n, r in resources.items() if isinstance(r, Mapping)}
+    # Shared IDs are fixed and short; what a processor's values can stretch is its own.
+    owner = {name: p for p, names in members.items() for name in names}
+    for name in [*shared, *owner]:
         tags = (resources.get(name) or {}).get("Properties", {}).get("Tags")
         if isinstance(tags, list) and len(tags) > MAX_TAGS:
+            # Only the shared VPC adds a tag (Name) of its own: one error says it all.
             found.errors.append(
                 f"Template: {name} would carry {len(tags)} tags (the processors' Tags and "
                 f"the Name the transform adds); AWS allows {MAX_TAGS} per resource (tag "
                 f"restrictions): use at most {MAX_TAGS - (len(tags) - MAX_TAGS)} Tags"
             )
             break
-    types = {n: r.get("Type") for n, r in resources.items() if isinstance(r, Mapping)}
-    # Shared IDs are fixed and short; what a processor's values can stretch is its own.
-    owner = {name: p for p, names in members.items() for name in names}
 
     if len(resources) > MAX_RESOURCES:
         found.errors.append(
