@@ -96,15 +96,37 @@ def test_url_encoded_event_key_finds_the_object(endpoint: str) -> None:
     assert keys_under(endpoint, f"out-encoded/{key}/")
 
 
-def test_missing_object_is_gone(endpoint: str) -> None:
+def test_deleted_object_is_gone(endpoint: str) -> None:
+    """Deleted (a delete marker), and the event's version removed for good since: the key
+    has a history in the bucket, so the object is gone, not the key mangled."""
     event = put(endpoint, "in/short-lived.csv", b"x\n")
-    client(endpoint).delete_object(
-        Bucket=BUCKET, Key="in/short-lived.csv", VersionId=event["S3_VERSION_ID"]
-    )
+    s3 = client(endpoint)
+    s3.delete_object(Bucket=BUCKET, Key="in/short-lived.csv")
+    s3.delete_object(Bucket=BUCKET, Key="in/short-lived.csv", VersionId=event["S3_VERSION_ID"])
     code, lines = worker(endpoint, event, OUTPUT_PREFIX="out-gone/")
-    assert code == ExitCode.GONE
+    assert code == ExitCode.GONE, lines
     assert "not found" in lines[-1]["error"]
     assert keys_under(endpoint, "out-gone/") == []
+
+
+def test_deleted_object_without_a_version_in_the_event_is_gone(endpoint: str) -> None:
+    event = put(endpoint, "in/deleted-unversioned-event.csv", b"x\n")
+    client(endpoint).delete_object(Bucket=BUCKET, Key="in/deleted-unversioned-event.csv")
+    event["S3_VERSION_ID"] = ""  # only the ETag pins it; the current version is a marker
+    code, lines = worker(endpoint, event, OUTPUT_PREFIX="out-gone/")
+    assert code == ExitCode.GONE, lines
+    assert keys_under(endpoint, "out-gone/") == []
+
+
+def test_overwritten_version_removed_is_gone(endpoint: str) -> None:
+    """The event's version was removed for good; a newer version of the key exists."""
+    event = put(endpoint, "in/replaced.csv", b"old\n")
+    put(endpoint, "in/replaced.csv", b"new\n")
+    client(endpoint).delete_object(
+        Bucket=BUCKET, Key="in/replaced.csv", VersionId=event["S3_VERSION_ID"]
+    )
+    code, lines = worker(endpoint, event, OUTPUT_PREFIX="out-gone/")
+    assert code == ExitCode.GONE, lines
 
 
 def test_wrong_etag_is_gone_not_processed_under_the_old_name(endpoint: str) -> None:
@@ -124,6 +146,136 @@ def test_version_pin_processes_exactly_the_triggering_version(endpoint: str) -> 
     assert code == ExitCode.PROCESSED, lines
     assert lines[-1]["result"]["sha256"] == hashlib.sha256(b"h\nold\n").hexdigest()
     assert lines[-1]["result"]["csv"]["rows"] == 1
+
+
+# --- keys EventBridge changed in transit (Direct delivery) ---------------------------------
+
+# Keys as uploaded, each with a literal backslash that forms a valid JSON escape. The
+# Direct rule's input template puts the key raw between JSON quotes (README, "Keys"), so
+# the task receives what a JSON parser makes of it: a different key.
+MANGLED = {
+    "tab": "in/a\\tb.csv",
+    "newline": "in/a\\nb",
+    "backslash": "in/a\\\\b",
+    "unicode": "in/a\\u0041.csv",
+    "quote": 'in/a\\"b',
+}
+
+
+def in_transit(key: str) -> str:
+    """``key`` after EventBridge substituted it unescaped into a JSON string."""
+    received: str = json.loads(f'"{key}"')
+    return received
+
+
+@pytest.mark.parametrize("name", sorted(MANGLED))
+def test_a_key_changed_in_transit_is_unknown_not_gone(endpoint: str, name: str) -> None:
+    true_key = MANGLED[name]
+    event = put(endpoint, true_key, b"a\n1\n")
+    received = in_transit(true_key)
+    assert received != true_key
+    code, lines = worker(
+        endpoint, {**event, "S3_KEY": received}, OUTPUT_PREFIX=f"out-mangled-{name}/"
+    )
+    assert code == ExitCode.UNKNOWN_KEY, lines
+    final = lines[-1]
+    assert final["outcome"] == "unknown_key"
+    assert (final["key"], final["version_id"], final["etag"], final["size"]) == (
+        received,
+        event["S3_VERSION_ID"],
+        event["S3_ETAG"],
+        4,
+    )
+    assert "never existed" in final["error"], final
+    assert "private-s3-processor redrive" in final["error"]
+    assert "\n" not in final["error"]
+    assert keys_under(endpoint, f"out-mangled-{name}/") == []
+
+
+def test_unknown_key_is_66_and_a_failure() -> None:
+    """redrive and the failure rule rely on this number; never renumber."""
+    from private_s3_processor.rules import NON_FAILURE_EXIT_CODES
+
+    assert int(ExitCode.UNKNOWN_KEY) == 66
+    assert ExitCode.UNKNOWN_KEY not in NON_FAILURE_EXIT_CODES
+
+
+def test_a_longer_key_that_starts_with_the_event_key_is_not_that_key(endpoint: str) -> None:
+    """Listing by prefix also lists longer keys: only the exact key counts as history."""
+    event = put(endpoint, "in/shared-start.csv", b"x\n")
+    code, lines = worker(endpoint, {**event, "S3_KEY": "in/shared-start"})
+    assert code == ExitCode.UNKNOWN_KEY, lines
+
+
+def test_a_key_whose_every_trace_was_removed_fails_visibly(endpoint: str) -> None:
+    """Its only version removed for good, no delete marker: the bucket keeps no trace, so
+    the worker cannot tell it from a key that never existed. It fails (dead-lettered)
+    rather than counting as done; redrive then reports the version it cannot find."""
+    event = put(endpoint, "in/no-trace.csv", b"x\n")
+    client(endpoint).delete_object(
+        Bucket=BUCKET, Key="in/no-trace.csv", VersionId=event["S3_VERSION_ID"]
+    )
+    code, lines = worker(endpoint, event)
+    assert code == ExitCode.UNKNOWN_KEY, lines
+
+
+class ListingClient:
+    """The emulator's S3 client, recording (or refusing) ListObjectVersions."""
+
+    def __init__(self, real: Any, deny: bool = False) -> None:
+        self._real = real
+        self.deny = deny
+        self.listed: list[dict[str, Any]] = []
+
+    def list_object_versions(self, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        self.listed.append(kwargs)
+        if self.deny:
+            error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
+            raise ClientError(error, "ListObjectVersions")  # type: ignore[arg-type]
+        return self._real.list_object_versions(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _in_process(
+    endpoint: str, event: dict[str, str], s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> ExitCode:
+    from private_s3_worker.run import run
+
+    for name, value in aws_env(endpoint).items():
+        monkeypatch.setenv(name, value)
+    return run(env=event, client=s3)
+
+
+def test_one_version_listing_per_key_form(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = put(endpoint, "in/listed-once.csv", b"x\n")
+    event["S3_KEY"] = "in/never+uploaded%21.csv"  # two forms: as given, URL-decoded
+    listing = ListingClient(client(endpoint))
+    code = _in_process(endpoint, event, listing, monkeypatch)
+    assert code == ExitCode.UNKNOWN_KEY
+    assert [(c["Prefix"], c["MaxKeys"]) for c in listing.listed] == [
+        ("in/never+uploaded%21.csv", 1),
+        ("in/never uploaded!.csv", 1),
+    ]
+    final = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert final["key"] == "in/never+uploaded%21.csv"
+
+
+def test_a_denied_version_listing_keeps_gone_and_says_why(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    true_key = MANGLED["tab"]
+    event = put(endpoint, true_key, b"x\n")
+    listing = ListingClient(client(endpoint), deny=True)
+    code = _in_process(endpoint, {**event, "S3_KEY": in_transit(true_key)}, listing, monkeypatch)
+    assert code == ExitCode.GONE
+    final = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert "s3:ListBucketVersions" in final["error"] and "AccessDenied" in final["error"]
 
 
 @pytest.mark.parametrize(

@@ -101,10 +101,14 @@ def task_role(p: Processor) -> iam.Role:
                 "Resource": bucket_arn(ids.bucket, f"/{write}*"),
             }
         )
+    # ListBucketVersions lets the worker tell a key EventBridge changed in transit (no
+    # version, no delete marker) from a deleted object. Both actions take the s3:prefix
+    # condition key (Service Authorization Reference, "Actions, resources, and condition
+    # keys for Amazon S3"), so one statement keeps both to the same prefixes.
     list_statement: dict[str, Any] = {
         "Sid": "ListOwnPrefixes",
         "Effect": "Allow",
-        "Action": "s3:ListBucket",
+        "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
         "Resource": bucket_arn(ids.bucket),
     }
     if props.Prefix or props.OutputPrefix is not None:

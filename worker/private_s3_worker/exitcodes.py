@@ -15,6 +15,11 @@ class ExitCode(IntEnum):
     #: The object is gone: deleted, or overwritten since the event (ETag/version no longer
     #: there). Nothing to do for this event; the newer object has its own event.
     GONE = 11
+    #: No version and no delete marker of this key exists in the bucket: the key never
+    #: existed there: EventBridge changed it in transit (Direct delivery of a key holding
+    #: a backslash, README "Keys"); ``private-s3-processor redrive`` recovers the true key
+    #: from the version ID. sysexits' EX_NOINPUT. A failure: the upload is dead-lettered.
+    UNKNOWN_KEY = 66
     #: Processing failed (the processor raised, or S3 kept failing after retries).
     #: Nothing was written; the event can be re-driven.
     FAILED = 70

@@ -18,7 +18,7 @@ from .api import Outputs, Processor, SourceObject
 from .config import Config, ConfigError, from_environment
 from .exitcodes import ExitCode
 from .keys import MANIFEST, output_base
-from .source import Gone, StreamError, key_listed, open_source
+from .source import Gone, StreamError, UnknownKey, key_listed, open_source
 
 DEFAULT_PROCESSOR = "private_s3_worker.manifest:describe"
 
@@ -82,6 +82,9 @@ def run(env: Mapping[str, str] | None = None, client: Any = None) -> ExitCode:
         return _process(client or s3_client(), cfg, processor, base, facts, finish)
     except Gone as exc:
         return finish(ExitCode.GONE, error=str(exc))
+    except UnknownKey as exc:
+        # The event's own facts, for redrive to find the true key by version and ETag.
+        return finish(ExitCode.UNKNOWN_KEY, size=cfg.size, error=str(exc))
     except (ClientError, BotoCoreError, StreamError) as exc:
         return finish(ExitCode.FAILED, error=f"S3: {type(exc).__name__}: {exc}")
     except Exception as exc:  # the exit code must stay one of the documented ones

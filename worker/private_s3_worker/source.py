@@ -25,6 +25,11 @@ class Gone(Exception):
     """The object of the event is no longer there in that form (deleted or overwritten)."""
 
 
+class UnknownKey(Exception):
+    """No version and no delete marker of the event's key exists in the bucket: the key
+    never existed there (EventBridge changed it in transit; README, "Keys")."""
+
+
 class StreamError(Exception):
     """S3 kept failing while the object was read."""
 
@@ -32,10 +37,18 @@ class StreamError(Exception):
 def key_forms(key: str) -> list[tuple[str, str]]:
     """The key as the event gave it, then URL-decoded if that differs.
 
-    Whether EventBridge URL-encodes ``detail.object.key`` is not settled from a
-    primary source (S3's own notifications do, with ``+`` for spaces): trying the
-    key as given first is right either way, because an object whose literal name is
-    the encoded form is found first.
+    S3's events to EventBridge carry ``detail.object.key`` raw, not URL-encoded (SPEC
+    section 4): moto sends ``key.name`` as is to EventBridge and ``quote_plus(key.name)``
+    only in notifications to SQS/SNS/Lambda (moto ``s3/notifications.py``; getmoto/moto
+    PR 9060); a fix proposed to AWS's media-lake guidance drops its decoding of
+    EventBridge keys, which broke keys holding ``+``, tested with ``test+b.png`` and
+    ``%2B%20%%%.png`` (aws-solutions-library-samples/guidance-for-medialake-on-aws PR
+    21); and a captured S3 event from EventBridge shows ``:`` unencoded in its key
+    (gist.github.com/vincentclaes/7a5eb53acc05b316c86769fed25d4e1a), where S3's
+    notifications write ``%3A``. So the key as given is the key. The URL-decoded form is
+    a fallback for events routed from other sources, such as S3 notifications relayed by
+    hand, whose keys are URL-encoded (``+`` for spaces); it is tried second, so an object
+    whose literal name looks encoded is found first.
     """
     forms = [("as-given", key)]
     decoded = unquote_plus(key)
@@ -57,8 +70,10 @@ def _pin(cfg: Config) -> dict[str, str]:
 
 def open_source(client: Any, cfg: Config) -> tuple[SourceObject, str]:
     """GET the object pinned to the event's ETag (and version). Returns it and the key
-    form that found it; raises :class:`Gone` when no form finds that exact object."""
+    form that found it; raises :class:`Gone` when no form finds that exact object but the
+    key has a history in the bucket, :class:`UnknownKey` when it has none."""
     outcomes = []
+    missing = []  # forms S3 answered "no such key/version" for
     for form, key in key_forms(cfg.key):
         try:
             response = client.get_object(Bucket=cfg.bucket, Key=key, **_pin(cfg))
@@ -66,10 +81,13 @@ def open_source(client: Any, cfg: Config) -> tuple[SourceObject, str]:
             code = _code(exc)
             if code in NOT_FOUND or code in CHANGED:
                 outcomes.append(f"{form}: {code}")
+                if code in NOT_FOUND:
+                    missing.append(key)
                 continue
             if code in DENIED and not key_listed(client, cfg.bucket, key):
                 # Without s3:ListBucket on the key, S3 answers 403 for a missing object.
                 outcomes.append(f"{form}: not listed")
+                missing.append(key)
                 continue
             raise
         body = ResumableBody(client, cfg.bucket, key, _pin(cfg), response)
@@ -84,15 +102,52 @@ def open_source(client: Any, cfg: Config) -> tuple[SourceObject, str]:
             body=Prefetch(body),
         )
         return source, form
-    changed = any(o.endswith(tuple(CHANGED)) for o in outcomes)
-    raise Gone(
-        (
-            "overwritten since the event (ETag no longer matches)"
-            if changed
-            else "not found (deleted since the event)"
+    tried = f" [{'; '.join(outcomes)}]"
+    if any(o.endswith(tuple(CHANGED)) for o in outcomes):
+        # 412: the key holds another object now (If-Match), so it exists.
+        raise Gone("overwritten since the event (ETag no longer matches)" + tried)
+    unknown, note = never_existed(client, cfg.bucket, missing)
+    if unknown:
+        raise UnknownKey(
+            "no version and no delete marker of this key exists in the bucket"
+            + tried
+            + ": the key never existed there; EventBridge changed it in transit (Direct "
+            "delivery of a key holding a backslash); `private-s3-processor redrive` "
+            "recovers the true key from the version ID"
         )
-        + f" [{'; '.join(outcomes)}]"
-    )
+    raise Gone("not found (deleted since the event)" + tried + note)
+
+
+def never_existed(client: Any, bucket: str, keys: list[str]) -> tuple[bool, str]:
+    """Whether none of ``keys`` has any version or delete marker in ``bucket``, and a
+    note for the log when that could not be decided.
+
+    Versioning is always on, so a deleted key keeps its delete marker and an overwritten
+    one its other versions: a key with neither never existed in the bucket. One
+    ListObjectVersions per key, ``Prefix=key``, ``MaxKeys=1``: S3 lists versions and
+    delete markers together, "ordered first by key and then by version", keys "sorted
+    lexicographically" (AWS SDK for Java reference, ListVersionsRequest; the AWS SDK for
+    .NET reference, ListVersions, says the same). A key sorts before every longer key it
+    starts, so if it has any version or marker the first entry listed is one of them; a
+    longer key (``a.csv`` for ``a``) comes first only when the key itself has none.
+    botocore asks for ``encoding-type=url`` and decodes the keys, so a key holding
+    control characters compares exactly.
+    """
+    for key in keys:
+        try:
+            answer = client.list_object_versions(Bucket=bucket, Prefix=key, MaxKeys=1)
+        except ClientError as exc:
+            if _code(exc) not in DENIED:
+                raise
+            return False, (
+                f"; listing its versions was refused ({_code(exc)}; the task role needs "
+                "s3:ListBucketVersions), so a key changed in transit cannot be told "
+                "from a deleted object"
+            )
+        entries = [*answer.get("Versions", []), *answer.get("DeleteMarkers", [])]
+        if any(entry.get("Key") == key for entry in entries):
+            return False, ""
+    return True, ""
 
 
 def key_listed(client: Any, bucket: str, key: str) -> bool:
