@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from private_s3_processor_cli.cost import CostError, Prices, estimate
 
 from tests.conftest import cli
@@ -33,7 +35,7 @@ def test_the_bundled_price_table() -> None:
         ("three_azs", 5 * 3, 0),
         ("parameters", 5 * 1, 0),  # AvailabilityZones: 1
         ("kms", 6 * 2, 0),  # the kms endpoint too
-        ("alarms", 5 * 2, 1),
+        ("alarms", 5 * 2, 2),  # the dead-letter alarm and its age alarm
         ("existing_vpc", 5 * 2, 0),  # SubnetIds: a List parameter's two defaults
         ("existing_vpc_endpoints", 0, 0),  # the user's endpoints: not this template's cost
     ],
@@ -62,11 +64,44 @@ def test_per_file_follows_the_architecture_and_size() -> None:
     assert small.per_file == pytest.approx((1 * 0.04048 + 2 * 0.004445) / 60)
 
 
-def test_orchestrated_adds_two_state_transitions() -> None:
-    tasks = {t.processor: t for t in estimate(cases.expected("orchestrated"), PRICES).tasks}
+def test_orchestrated_adds_the_transitions_of_its_definition() -> None:
+    """Counted by running the template's own definition: CheckEvent, CheckTypes, RunTask,
+    Processed for an upload processed first time."""
+    e = estimate(cases.expected("orchestrated"), PRICES)
+    tasks = {t.processor: t for t in e.tasks}
     assert tasks["Invoices"].orchestrated and not tasks["Receipts"].orchestrated
-    assert tasks["Invoices"].transitions == pytest.approx(2 * 0.000025)
-    assert tasks["Invoices"].per_file - tasks["Receipts"].per_file == pytest.approx(0.00005)
+    assert (tasks["Invoices"].state_transitions, tasks["Receipts"].state_transitions) == (4, 0)
+    assert tasks["Invoices"].transitions == pytest.approx(4 * 0.000025)
+    assert tasks["Invoices"].per_file - tasks["Receipts"].per_file == pytest.approx(0.0001)
+    # A retried launch: RetryLaunch, FirstRetry, Backoff, WaitToRetry, RunTask (5); a task
+    # that never started also passes StoppedTask, ReadStoppedTask, HasExitCode, StopCode.
+    assert "5 to 9 more transitions for each launch the state machine retries" in " ".join(e.notes)
+
+
+def test_the_count_follows_the_definition() -> None:
+    """A state added to the happy path is priced without touching the cost command."""
+    template = cases.expected("orchestrated")
+    machine = template["Resources"]["InvoicesStateMachine"]["Properties"]["Definition"]
+    machine["States"]["Extra"] = {"Type": "Pass", "Next": "RunTask"}
+    machine["States"]["CheckTypes"]["Choices"][0]["Next"] = "Extra"
+    (task,) = [t for t in estimate(template, PRICES).tasks if t.orchestrated]
+    assert task.state_transitions == 5
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p.pop("Definition"), "no Definition object"),
+        (lambda p: p["Definition"].update(StartAt="Nowhere"), "cannot count"),
+        (lambda p: p["Definition"]["States"]["RunTask"].update(TimeoutSeconds=5), "cannot count"),
+        (lambda p: p["Definition"].update(StartAt="Failed"), "does not succeed"),
+    ],
+)
+def test_a_state_machine_it_cannot_count_is_a_clear_error(change: Any, message: str) -> None:
+    template = cases.expected("orchestrated")
+    change(template["Resources"]["InvoicesStateMachine"]["Properties"])
+    with pytest.raises(CostError, match=f"InvoicesStateMachine: .*{message}"):
+        estimate(template, PRICES)
 
 
 def test_original_design_is_five_endpoints_in_two_azs_per_pipeline() -> None:
@@ -103,7 +138,7 @@ def test_command_on_the_example_and_an_expanded_template(tmp_path: Path) -> None
     run = cli("cost", str(out), "--json", "--duration", "90")
     assert run.returncode == 0, run.stderr
     data: dict[str, Any] = json.loads(run.stdout)
-    assert data["fixed_monthly"] == pytest.approx(73.1)
+    assert data["fixed_monthly"] == pytest.approx(73.0 + 2 * 0.10)  # two DLQ alarms
     assert data["original_design_fixed_monthly"] == pytest.approx(146.0)
 
 
@@ -134,3 +169,51 @@ def test_a_broken_price_table_and_unpriceable_templates(tmp_path: Path) -> None:
         estimate({}, PRICES)
     run = cli("cost", str(cases.INPUT / "error_cpu_memory.yaml"))
     assert run.returncode == 1 and "Memory" in run.stderr
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    path=st.lists(
+        st.sampled_from(
+            [
+                "States",
+                "RunTask",
+                "Retry",
+                "Choices",
+                "0",
+                "Next",
+                "CheckEvent",
+                "Backoff",
+                "Parameters",
+                "StartAt",
+            ]
+        ),
+        max_size=4,
+    ),
+    value=_JSON,
+)
+def test_a_broken_definition_is_a_cost_error_never_a_traceback(path: list[str], value: Any) -> None:
+    """Any value anywhere in the definition: priced, or refused with CostError."""
+    template = cases.expected("orchestrated")
+    node: Any = template["Resources"]["InvoicesStateMachine"]["Properties"]
+    steps = ["Definition", *path]
+    for step in steps[:-1]:
+        if isinstance(node, list) and step.isdigit() and int(step) < len(node):
+            node = node[int(step)]
+        elif isinstance(node, dict) and step in node:
+            node = node[step]
+        else:
+            return
+    if isinstance(node, dict):
+        node[steps[-1]] = value
+    try:
+        estimate(template, PRICES)
+    except CostError as exc:
+        assert "InvoicesStateMachine" in str(exc)

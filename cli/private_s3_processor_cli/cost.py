@@ -5,8 +5,9 @@ in, every hour) and CloudWatch alarms. The S3 gateway endpoint, EventBridge rule
 AWS service events, the cluster and empty queues cost nothing while idle. Variable
 cost per processed file: the Fargate task (vCPU and GB per second, at least one
 minute, by CPU architecture) and, with ``Delivery: Orchestrated``, the state
-machine's transitions. Prices come from a data file with its region and date
-(``prices/us-east-1.json``); nothing is fetched.
+machine's transitions, counted by running the template's own definition (``states.py``)
+so the count cannot drift from it. Prices come from a data file with its region and
+date (``prices/us-east-1.json``); nothing is fetched.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .transitions import CountError, Transitions
+
 # The original design: five interface endpoints in two AZs, one VPC per pipeline.
 ORIGINAL_ENDPOINTS = 5
 ORIGINAL_AZS = 2
-# A Standard workflow execution that succeeds first time enters RunTask and Processed.
-TRANSITIONS_PER_FILE = 2
 
 
 class CostError(Exception):
@@ -90,6 +91,7 @@ class TaskCost:
     orchestrated: bool
     fargate: float
     transitions: float
+    state_transitions: int = 0  # per file processed first time (Orchestrated)
 
     @property
     def per_file(self) -> float:
@@ -253,7 +255,7 @@ def estimate(
                 _properties(logical_id, r).get("DefinitionSubstitutions"),
                 f"the DefinitionSubstitutions of {logical_id}",
             ).get("TaskDefinition")
-        )
+        ): _transitions(logical_id, _properties(logical_id, r).get("Definition"))
         for logical_id, r in found.items()
         if r.get("Type") == "AWS::StepFunctions::StateMachine"
     }
@@ -279,18 +281,26 @@ def estimate(
         rates = prices.fargate[arch]
         vcpu, gb = cpu / 1024, memory / 1024
         fargate = billed_s / 3600 * (vcpu * rates["per_vcpu_hour"] + gb * rates["per_gb_hour"])
-        orchestrated = json.dumps({"Ref": logical_id}) in machines
+        machine = machines.get(json.dumps({"Ref": logical_id}))
         processor = logical_id.removesuffix("TaskDefinition")
+        count = machine.first_time if machine else 0
         result.tasks.append(
             TaskCost(
                 processor,
                 vcpu,
                 gb,
                 arch,
-                orchestrated,
+                machine is not None,
                 fargate,
-                TRANSITIONS_PER_FILE * prices.transition if orchestrated else 0.0,
+                count * prices.transition,
+                count,
             )
+        )
+    retries = sorted({n for m in machines.values() for n in m.per_retry})
+    if retries:
+        result.notes.append(
+            f"Step Functions: {_range(retries)} more transitions for each launch the state "
+            "machine retries (no Fargate capacity, throttling, a task that never started)."
         )
     result.notes += [
         f"Fargate bills per second with a {prices.fargate_minimum_s:g}-second minimum: a "
@@ -298,9 +308,20 @@ def estimate(
         f"Not included: data processed by the interface endpoints (${prices.endpoint_gb}/GB: "
         "image pulls' manifests and logs; image layers come through the free S3 gateway "
         "endpoint), CloudWatch Logs and Container Insights metrics, S3 storage and "
-        "requests, SQS requests. Step Functions retries add one transition each.",
+        "requests, SQS requests.",
     ]
     return result
+
+
+def _transitions(logical_id: str, definition: Any) -> Transitions:
+    try:
+        return Transitions.of(definition)
+    except CountError as exc:
+        raise CostError(f"{logical_id}: {exc}") from None
+
+
+def _range(numbers: list[int]) -> str:
+    return f"{numbers[0]}" if numbers[0] == numbers[-1] else f"{numbers[0]} to {numbers[-1]}"
 
 
 def render(e: Estimate, files: int | None) -> str:

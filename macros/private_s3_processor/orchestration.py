@@ -8,7 +8,8 @@ task that exits non-zero never reaches its retry policy or dead-letter queue. Wi
 ``States.TaskFailed`` with the stopped task as its cause), so the definition can
 retry launches and send every upload that still did not get processed, with the
 reason, to the processor's dead-letter queue. The overrides are built with JSONPath,
-which escapes any key correctly (EventBridge's input template does not).
+which escapes any key correctly (EventBridge's input template does not). The definition
+itself, and what it retries, is in ``workflow.py``.
 """
 
 from __future__ import annotations
@@ -22,151 +23,21 @@ from .cfn import arn, tagged
 from .checkov import skips
 from .names import CLUSTER, ProcessorIds
 from .network import NetworkRefs
-from .rules import LAUNCH_ERRORS, LAUNCH_RETRY, NON_FAILURE_EXIT_CODES
 from .spec import Processor
-from .task import CONTAINER_NAME, security_groups
+from .storage import record_policies
+from .task import security_groups
+from .workflow import ENVIRONMENT_PATHS, definition
 
-# The event fields the task gets, as JSONPath into the S3 event (the execution input).
-# ECS wants string values: the size, a number in the event, goes through States.Format.
-ENVIRONMENT_PATHS = (
-    ("S3_BUCKET", "$.detail.bucket.name"),
-    ("S3_KEY", "$.detail.object.key"),
-    ("S3_SIZE", "States.Format('{}', $.detail.object.size)"),
-    ("S3_ETAG", "$.detail.object.etag"),
-    ("S3_VERSION_ID", "$.detail.object.version-id"),
-)
-EXIT_CODE = "$.stopped.Task.Containers[0].ExitCode"
-
-
-def definition(p: Processor) -> dict[str, Any]:
-    """The state machine. ``${...}`` are DefinitionSubstitutions."""
-    outcomes = [c for c in NON_FAILURE_EXIT_CODES if c != 0]
-    return {
-        "Comment": f"Processor {p.logical_id}: run the worker for one upload; retry "
-        "launches; dead-letter what still fails",
-        "StartAt": "RunTask",
-        "States": {
-            "RunTask": {
-                "Type": "Task",
-                "Resource": "${RunTaskSync}",
-                "Parameters": {
-                    "Cluster": "${Cluster}",
-                    "TaskDefinition": "${TaskDefinition}",
-                    "LaunchType": "FARGATE",
-                    "PlatformVersion": "LATEST",
-                    "NetworkConfiguration": {
-                        "AwsvpcConfiguration": {
-                            # Any number of subnets through one substitution.
-                            "Subnets.$": "States.StringSplit('${Subnets}', ',')",
-                            "SecurityGroups.$": "States.StringSplit('${SecurityGroups}', ',')",
-                            "AssignPublicIp": "DISABLED",
-                        }
-                    },
-                    "EnableECSManagedTags": True,
-                    "PropagateTags": "TASK_DEFINITION",
-                    "Overrides": {
-                        "ContainerOverrides": [
-                            {
-                                "Name": CONTAINER_NAME,
-                                "Environment": [
-                                    {"Name": name, "Value.$": path}
-                                    for name, path in ENVIRONMENT_PATHS
-                                ],
-                            }
-                        ]
-                    },
-                },
-                # The stopped task's description is not needed once it succeeded.
-                "ResultPath": None,
-                "Retry": [{"ErrorEquals": list(LAUNCH_ERRORS), **LAUNCH_RETRY}],
-                "Catch": [
-                    # Order matters: States.TaskFailed matches every error but a timeout.
-                    {
-                        "ErrorEquals": list(LAUNCH_ERRORS),
-                        "ResultPath": "$.error",
-                        "Next": "DeadLetter",
-                    },
-                    {
-                        "ErrorEquals": ["States.TaskFailed"],
-                        "ResultPath": "$.error",
-                        "Next": "StoppedTask",
-                    },
-                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "DeadLetter"},
-                ],
-                "Next": "Processed",
-            },
-            "Processed": {"Type": "Succeed"},
-            # A non-zero exit fails the .sync state with the task description as the
-            # cause; the worker's "skipped" and "gone" exits are outcomes, not failures.
-            "StoppedTask": {
-                "Type": "Choice",
-                "Choices": [
-                    {"Variable": "$.error.Cause", "StringMatches": "{*", "Next": "ReadStoppedTask"}
-                ],
-                "Default": "DeadLetter",
-            },
-            "ReadStoppedTask": {
-                "Type": "Pass",
-                "Parameters": {"Task.$": "States.StringToJson($.error.Cause)"},
-                "ResultPath": "$.stopped",
-                "Next": "HasExitCode",
-            },
-            "HasExitCode": {
-                "Type": "Choice",
-                "Choices": [{"Variable": EXIT_CODE, "IsPresent": True, "Next": "ExitCode"}],
-                "Default": "DeadLetter",
-            },
-            "ExitCode": {
-                "Type": "Choice",
-                "Choices": [
-                    {
-                        "Or": [{"Variable": EXIT_CODE, "NumericEquals": c} for c in outcomes],
-                        "Next": "Processed",
-                    }
-                ],
-                "Default": "DeadLetter",
-            },
-            "DeadLetter": {
-                "Type": "Task",
-                "Resource": "${SendMessage}",
-                "Parameters": {
-                    "QueueUrl": "${DeadLetterQueueUrl}",
-                    "MessageBody": {
-                        "processor": p.logical_id,
-                        "event.$": "$$.Execution.Input",
-                        "error.$": "$.error.Error",
-                        "cause.$": "$.error.Cause",
-                        "execution.$": "$$.Execution.Id",
-                    },
-                },
-                "ResultPath": None,
-                "Retry": [
-                    {
-                        "ErrorEquals": ["States.ALL"],
-                        "IntervalSeconds": 1,
-                        "BackoffRate": 2.0,
-                        "MaxAttempts": 5,
-                        "JitterStrategy": "FULL",
-                    }
-                ],
-                "Next": "Failed",
-            },
-            # Ends FAILED so the execution counts in ExecutionsFailed as well.
-            "Failed": {
-                "Type": "Fail",
-                "Error": "ProcessingFailed",
-                "Cause": "The upload was not processed; it is in the dead-letter queue "
-                "(private-s3-processor redrive re-submits it)",
-            },
-        },
-    }
+__all__ = ["ENVIRONMENT_PATHS", "definition", "resources"]
 
 
 def log_group(p: Processor) -> logs.LogGroup:
     # The /aws/vendedlogs/ prefix keeps the log group out of CloudWatch Logs' resource
-    # policy, whose size limit otherwise caps how many state machines can log.
+    # policy, whose size limit otherwise caps how many state machines can log. Kept like
+    # the bucket: it holds each failed execution with its input (the S3 event).
     return logs.LogGroup(
         ProcessorIds(p.logical_id).state_machine_log_group,
+        **record_policies(p),
         LogGroupName=Sub(f"/aws/vendedlogs/states/${{AWS::StackName}}-{p.logical_id}"),
         RetentionInDays=p.props.LogRetentionInDays,
         **tagged(p.props.Tags),

@@ -63,6 +63,8 @@ RESERVED_ENVIRONMENT = (
 
 # Worker exit codes that are outcomes, not failures: processed, skipped (already done),
 # gone (deleted or overwritten since the event). The worker's ExitCode; a test pins them.
+# Every other code is a failure, 66 (unknown key: EventBridge changed it in transit)
+# included: the upload is dead-lettered for redrive, never counted as done.
 NON_FAILURE_EXIT_CODES = (0, 10, 11)
 # ECS stop codes of a task that never did its work.
 FAILURE_STOP_CODES = ("TaskFailedToStart", "SpotInterruption", "TerminationNotice")
@@ -83,11 +85,26 @@ def smallest_memory(cpu: int) -> int:
     return CPU_MEMORY[cpu][0]
 
 
-# Delivery: Orchestrated. Launch failures (RunTask answering failures[], throttling,
-# ECS service errors) are retried with capped exponential backoff and full jitter;
-# the worst case waits 2+4+8+16+32+60 = 122 s over 7 attempts before dead-lettering.
-# Step Functions names a non-empty failures[] "AmazonECS.Unknown" and ECS API errors
-# "ECS.<Exception>" (throttling arrives as ECS.AmazonECSException).
+# Delivery: Orchestrated. A launch that did not give the worker a chance to run is
+# retried; the state machine counts every such retry against one budget (workflow.py):
+# LAUNCH_RETRIES retries, the n-th waiting a whole number of seconds drawn uniformly
+# from 0 to LAUNCH_DELAYS_S[n] (capped exponential backoff with full jitter), so the
+# worst case waits 2+4+8+16+32+60 = 122 s over 7 attempts before dead-lettering.
+LAUNCH_FIRST_DELAY_S = 2
+LAUNCH_BACKOFF_RATE = 2
+LAUNCH_MAX_DELAY_S = 60
+LAUNCH_RETRIES = 6
+LAUNCH_DELAYS_S = tuple(
+    min(LAUNCH_FIRST_DELAY_S * LAUNCH_BACKOFF_RATE**n, LAUNCH_MAX_DELAY_S)
+    for n in range(LAUNCH_RETRIES)
+)
+
+# What counts as a launch problem. With .sync, "if a non-empty Failures field is
+# encountered, the task is failed with an AmazonECS.Unknown error" (Step Functions
+# developer guide, "Run Amazon ECS or Fargate tasks with Step Functions"); ECS API errors
+# arrive as "ECS.<Exception>", throttling of RunTask itself as ECS.AmazonECSException
+# "Rate exceeded" (AWS re:Post knowledge center, "ecs-fargate-runtask-capacity";
+# AllenInstitute/neuron_morphology#151).
 LAUNCH_ERRORS = (
     "AmazonECS.Unknown",
     "ECS.AmazonECSException",
@@ -95,13 +112,57 @@ LAUNCH_ERRORS = (
     "ECS.ServerException",
     "ECS.SdkClientException",
 )
-LAUNCH_RETRY = {
-    "IntervalSeconds": 2,
-    "BackoffRate": 2.0,
-    "MaxAttempts": 6,
-    "MaxDelaySeconds": 60,
-    "JitterStrategy": "FULL",
-}
+# A task that RunTask accepted but that never started: .sync fails with
+# States.TaskFailed and the stopped task (DescribeTasks, PascalCase) as the cause, with
+# StopCode "TaskFailedToStart" and no container ExitCode; StoppedReason says why
+# (ResourceInitializationError, CannotPullContainerError, ENI or capacity errors). ECS API
+# reference, Task.stopCode; ECS developer guide, "Amazon ECS stopped task error codes".
+LAUNCH_STOP_CODE = "TaskFailedToStart"
+# ECS looks up the subnets and security groups with EC2 while it answers RunTask; when
+# EC2 throttles that look-up, ECS answers InvalidParameterException (Step Functions:
+# "ECS.InvalidParameterException") with the throttling only in the message. Public
+# reports: cdklabs/construct-hub#415 ("When ECS gets throttled when trying to obtain
+# security group information, it results in a ECS.InvalidParameterException error in
+# StepFunctions, with an error message that mentions the throttle event");
+# dagster-io/dagster#33439 ("Error retrieving subnet information for [subnet-...]: Rate
+# exceeded (ErrorCode: Throttling)"); aws-solutions/distributed-load-testing-on-aws#41
+# and dask/dask-cloudprovider#56 ("Error retrieving security group information for
+# [sg-...]: Request limit exceeded. (ErrorCode: RequestLimitExceeded)"). Those causes are
+# retried; any other InvalidParameterException is a real mistake and is dead-lettered.
+INVALID_PARAMETER_ERROR = "ECS.InvalidParameterException"
+THROTTLED_CAUSES = (
+    "*Rate exceeded*",
+    "*Request limit exceeded*",
+    "*RequestLimitExceeded*",
+    "*ErrorCode: Throttling*",
+)
+
+
+# --- The dead-letter queue and its alarms. ---
+
+# The queue keeps a message the longest SQS allows: MessageRetentionPeriod "from 60
+# (1 minute) to 1,209,600 (14 days)" (SQS API reference, SetQueueAttributes). A message
+# of a standard queue expires by its original enqueue time (SQS developer guide, "Setting
+# up dead-letter queue retention"); EventBridge, the failure rule and the state machine
+# write to the queue directly (SendMessage), so that is when the upload was dead-lettered,
+# and it does not restart when the stack is deleted or when redrive reads and keeps it.
+DEAD_LETTER_RETENTION_S = 14 * 24 * 3600
+
+# With AlarmTopicArn, besides the alarm on the first message: an alarm on AWS/SQS
+# ApproximateAgeOfOldestMessage, the age in seconds of the oldest message in the queue
+# (SQS developer guide, "Available CloudWatch metrics for Amazon SQS"). The first alarm
+# fires once and stays in ALARM while messages wait, so it says nothing when the oldest
+# one nears expiry; this one does. At 7 days the oldest upload has 7 more before SQS
+# deletes it unread: a full week, a weekend and a public holiday included, to fix the
+# cause and run redrive. Half the retention rather than a day before it: a notification
+# read late, or an outage that needs a deploy, still leaves days. The same page: a
+# message of a standard queue received three times or more and not deleted drops out of
+# this metric (redrive receives every message it keeps), so the first alarm stays the
+# one that always covers every message.
+DEAD_LETTER_AGE_ALARM_S = 7 * 24 * 3600
+# Maximum over one hour: the age only grows while a message waits, so an hour's period
+# delays the notification by about an hour at most, out of the week's margin.
+DEAD_LETTER_AGE_PERIOD_S = 3600
 
 
 # --- Limits AWS enforces at deploy time, refused by the transform first (SPEC 14). ---
