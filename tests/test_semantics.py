@@ -577,10 +577,12 @@ def test_non_failure_exit_codes_are_the_workers() -> None:
     assert NON_FAILURE_EXIT_CODES == (ExitCode.PROCESSED, ExitCode.SKIPPED, ExitCode.GONE)
 
 
-def test_one_alarm_watches_the_dead_letter_queue() -> None:
+def test_two_alarms_watch_the_dead_letter_queue() -> None:
+    """The first message, and (tests/test_dead_letter.py) the age of the oldest one."""
     res = OUTPUTS["alarms"]["Resources"]
     assert [k for k, r in res.items() if r["Type"] == "AWS::CloudWatch::Alarm"] == [
-        "WatchedDeadLetterAlarm"
+        "WatchedDeadLetterAlarm",
+        "WatchedDeadLetterAgeAlarm",
     ]
     for alarm, queue in (("WatchedDeadLetterAlarm", "WatchedDeadLetterQueue"),):
         props = res[alarm]["Properties"]

@@ -1,5 +1,6 @@
 """Failures made visible: a task that stopped without doing its work lands in the
-processor's dead-letter queue, and a queue with messages raises an alarm.
+processor's dead-letter queue; a queue with messages raises an alarm, and one whose
+oldest message nears expiry raises another.
 
 EventBridge counts a launch as delivered once ECS accepts ``RunTask``, so a task
 that then fails (non-zero exit, or never started) reaches neither the retry policy
@@ -14,7 +15,13 @@ from troposphere import GetAtt, Sub, cloudwatch, events
 
 from .cfn import tagged, user
 from .names import CLUSTER, ProcessorIds
-from .rules import FAILURE_STOP_CODES, NON_FAILURE_EXIT_CODES
+from .rules import (
+    DEAD_LETTER_AGE_ALARM_S,
+    DEAD_LETTER_AGE_PERIOD_S,
+    DEAD_LETTER_RETENTION_S,
+    FAILURE_STOP_CODES,
+    NON_FAILURE_EXIT_CODES,
+)
 from .spec import Processor
 
 
@@ -54,30 +61,61 @@ def failure_rule(p: Processor) -> list[Any]:
 
 
 def alarms(p: Processor) -> list[cloudwatch.Alarm]:
-    """With ``AlarmTopicArn``: an alarm as soon as the dead-letter queue holds a message."""
+    """With ``AlarmTopicArn``: an alarm as soon as the dead-letter queue holds a message,
+    and one when its oldest message has waited long enough to be near expiry."""
     if p.props.AlarmTopicArn is None:
         return []
     ids = ProcessorIds(p.logical_id)
+    days, kept_days = DEAD_LETTER_AGE_ALARM_S // 86400, DEAD_LETTER_RETENTION_S // 86400
+    return [
+        _queue_alarm(
+            p,
+            ids.dead_letter_alarm,
+            f"Processor {p.logical_id}: uploads that were not processed are waiting in its "
+            "dead-letter queue (private-s3-processor redrive re-submits them)",
+            ("ApproximateNumberOfMessagesVisible", 60, 0),
+            ok_too=True,
+        ),
+        _queue_alarm(
+            p,
+            ids.dead_letter_age_alarm,
+            f"Processor {p.logical_id}: an upload that was not processed has waited {days} "
+            f"days in its dead-letter queue; SQS deletes it unread {kept_days} days after it "
+            "arrived (private-s3-processor redrive re-submits it)",
+            ("ApproximateAgeOfOldestMessage", DEAD_LETTER_AGE_PERIOD_S, DEAD_LETTER_AGE_ALARM_S),
+            # No OK notification: the age falls both when redrive empties the queue and
+            # when SQS deletes the message unread, and "OK" would tell the second as the first.
+            ok_too=False,
+        ),
+    ]
+
+
+def _queue_alarm(
+    p: Processor, title: str, description: str, metric: tuple[str, int, int], ok_too: bool
+) -> cloudwatch.Alarm:
+    """An alarm on the maximum of one of the dead-letter queue's metrics: ``metric`` is
+    (name, period in seconds, threshold); above the threshold notifies the topic."""
+    name, period, threshold = metric
     topic = user(p.props.AlarmTopicArn)
-    alarm = cloudwatch.Alarm(
-        ids.dead_letter_alarm,
-        AlarmDescription=f"Processor {p.logical_id}: uploads that were not processed are "
-        "waiting in its dead-letter queue (private-s3-processor redrive re-submits them)",
+    return cloudwatch.Alarm(
+        title,
+        AlarmDescription=description,
         Namespace="AWS/SQS",
-        MetricName="ApproximateNumberOfMessagesVisible",
+        MetricName=name,
         Dimensions=[
             cloudwatch.MetricDimension(
-                Name="QueueName", Value=GetAtt(ids.dead_letter_queue, "QueueName")
+                Name="QueueName",
+                Value=GetAtt(ProcessorIds(p.logical_id).dead_letter_queue, "QueueName"),
             )
         ],
         Statistic="Maximum",
-        Period=60,
+        Period=period,
         EvaluationPeriods=1,
-        Threshold=0,
+        Threshold=threshold,
         ComparisonOperator="GreaterThanThreshold",
+        # No data: the queue is empty (SQS reports on a queue as long as it holds messages).
         TreatMissingData="notBreaching",
         AlarmActions=[topic],
-        OKActions=[topic],
+        **({"OKActions": [topic]} if ok_too else {}),
         **tagged(p.props.Tags),
     )
-    return [alarm]

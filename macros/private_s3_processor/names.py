@@ -130,6 +130,10 @@ class ProcessorIds:
         return f"{self.processor}DeadLetterAlarm"
 
     @property
+    def dead_letter_age_alarm(self) -> str:
+        return f"{self.processor}DeadLetterAgeAlarm"
+
+    @property
     def state_machine(self) -> str:
         return f"{self.processor}StateMachine"
 

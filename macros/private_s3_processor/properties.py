@@ -33,6 +33,8 @@ from .rules import (
     BUCKET_NAME_RESERVED_PREFIXES,
     BUCKET_NAME_RESERVED_SUFFIXES,
     CPU_MEMORY,
+    DEAD_LETTER_AGE_ALARM_S,
+    DEAD_LETTER_RETENTION_S,
     DELIVERY_MODES,
     ENDPOINT_SETS,
     LOG_RETENTION_DAYS,
@@ -404,8 +406,10 @@ class Properties(Strict):
         Doc(
             "ARN",
             "none",
-            "an alarm on the dead-letter queue notifies this SNS topic as soon as it "
-            "holds a message",
+            "two alarms on the dead-letter queue notify this SNS topic: as soon as it holds "
+            "a message, and when its oldest message has waited "
+            f"{DEAD_LETTER_AGE_ALARM_S // 86400} days (SQS deletes it unread at "
+            f"{DEAD_LETTER_RETENTION_S // 86400})",
             known=False,
         ),
     )

@@ -9,18 +9,26 @@ from troposphere import GetAtt, Ref, sqs
 
 from .cfn import tagged
 from .checkov import skips
-
-RETENTION_S = 14 * 24 * 3600
+from .rules import DEAD_LETTER_RETENTION_S
 
 
 def rule_queue(
-    queue_id: str, policy_id: str, rule_ids: list[str], tag_values: Mapping[str, Any]
+    queue_id: str,
+    policy_id: str,
+    rule_ids: list[str],
+    tag_values: Mapping[str, Any],
+    kept: Mapping[str, str] | None = None,
 ) -> list[sqs.Queue | sqs.QueuePolicy]:
-    """Messages kept 14 days; TLS only; ``SendMessage`` for the rules ``rule_ids`` alone."""
+    """Messages kept 14 days; TLS only; ``SendMessage`` for the rules ``rule_ids`` alone.
+
+    ``kept`` (``DeletionPolicy``/``UpdateReplacePolicy``) goes on the queue, which holds
+    the messages, and not on its policy: deleted with the stack, the policy lets nothing
+    new arrive in a queue that outlives it."""
     queue = sqs.Queue(
         queue_id,
+        **dict(kept or {}),
         SqsManagedSseEnabled=True,
-        MessageRetentionPeriod=RETENTION_S,
+        MessageRetentionPeriod=DEAD_LETTER_RETENTION_S,
         **tagged(tag_values),
         Metadata=skips("CKV_AWS_27"),
     )

@@ -29,7 +29,14 @@ UNSUPPORTED_ATTRIBUTES = {
     "CreationPolicy": "it has no meaning for a processor",
     "UpdatePolicy": "it has no meaning for a processor",
 }
-DELETION_POLICIES = ("Delete", "Retain", "RetainExceptOnCreate", "Snapshot")
+# What a processor accepts for each attribute. Snapshot suits none of its resources;
+# RetainExceptOnCreate is a DeletionPolicy option only (template reference,
+# "UpdateReplacePolicy attribute": Delete, Retain, Snapshot), and cfn-lint refuses it
+# there (E3036).
+RESOURCE_POLICIES = {
+    "DeletionPolicy": ("Delete", "Retain", "RetainExceptOnCreate"),
+    "UpdateReplacePolicy": ("Delete", "Retain"),
+}
 
 _LOGICAL_ID = re.compile(r"^[A-Za-z0-9]+$")
 ECR_IMAGE = re.compile(
@@ -109,15 +116,14 @@ def parse(
             )
     depends_on = _depends_on(logical_id, resource.get("DependsOn"), errors)
     policies = {}
-    for attr in ("DeletionPolicy", "UpdateReplacePolicy"):
+    for attr, allowed in RESOURCE_POLICIES.items():
         value = resource.get(attr)
-        if value is not None and value not in DELETION_POLICIES[:3]:
+        if value is not None and value not in allowed:
             errors.append(
                 resource_error(
                     logical_id,
                     None,
-                    f"attribute '{attr}' must be one of Delete, Retain, "
-                    f"RetainExceptOnCreate (got {shown(value)})",
+                    f"attribute '{attr}' must be one of {', '.join(allowed)} (got {shown(value)})",
                 )
             )
         policies[attr] = value

@@ -53,6 +53,19 @@ def _same_for_every_bucket() -> dict[str, Any]:
     }
 
 
+def record_policies(p: Processor) -> dict[str, str]:
+    """The processor's ``DeletionPolicy`` and ``UpdateReplacePolicy``, as given, for each
+    resource that holds a record of its uploads: the bucket (the objects), the dead-letter
+    queue (the uploads not processed, its only record of them) and the log groups (what
+    happened to each). Delete, Retain and RetainExceptOnCreate apply to any resource
+    type; Snapshot, which the transform refuses, only to types that are none of these
+    (CloudFormation template reference, "DeletionPolicy attribute"; "UpdateReplacePolicy
+    attribute": Delete, Retain, and Snapshot where supported). The queue policy, rules
+    and roles get none: deleted with the stack, they let nothing new arrive."""
+    found = {"DeletionPolicy": p.deletion_policy, "UpdateReplacePolicy": p.update_replace_policy}
+    return {k: v for k, v in found.items() if v is not None}
+
+
 def bucket(p: Processor) -> s3.Bucket:
     ids = ProcessorIds(p.logical_id)
     props = p.props
@@ -66,10 +79,6 @@ def bucket(p: Processor) -> s3.Bucket:
     extra: dict[str, Any] = {}
     if props.BucketName is not None:
         extra["BucketName"] = user(props.BucketName)
-    if p.deletion_policy is not None:
-        extra["DeletionPolicy"] = p.deletion_policy
-    if p.update_replace_policy is not None:
-        extra["UpdateReplacePolicy"] = p.update_replace_policy
     own: dict[str, Any] = {"Processor": p.logical_id}
     if p.resolved_from:
         own["ResolvedParameters"] = dict(p.resolved_from)
@@ -77,6 +86,7 @@ def bucket(p: Processor) -> s3.Bucket:
     return s3.Bucket(
         ids.bucket,
         **extra,
+        **record_policies(p),
         BucketEncryption=s3.BucketEncryption(
             ServerSideEncryptionConfiguration=[
                 s3.ServerSideEncryptionRule(

@@ -11,6 +11,7 @@ from .checkov import skips
 from .names import ProcessorIds
 from .network import NetworkRefs, https_to_endpoints
 from .spec import Processor
+from .storage import record_policies
 
 CONTAINER_NAME = "worker"
 
@@ -24,8 +25,10 @@ TEST_SCRIPT = (
 
 
 def log_group(p: Processor) -> logs.LogGroup:
+    """The worker's output, kept like the bucket (``storage.record_policies``)."""
     return logs.LogGroup(
         ProcessorIds(p.logical_id).log_group,
+        **record_policies(p),
         RetentionInDays=p.props.LogRetentionInDays,
         **tagged(p.props.Tags),
         Metadata=skips("CKV_AWS_158"),

@@ -12,6 +12,7 @@ from .names import CLUSTER, ProcessorIds
 from .network import NetworkRefs
 from .queues import rule_queue
 from .spec import Processor
+from .storage import record_policies
 from .task import CONTAINER_NAME, security_groups
 
 # Event fields every "Object Created" event of a versioned bucket carries. A path
@@ -158,4 +159,6 @@ def dead_letter_queue(p: Processor) -> list[sqs.Queue | sqs.QueuePolicy]:
     machine sends with its role."""
     ids = ProcessorIds(p.logical_id)
     rules = [ids.rule] if p.orchestrated else [ids.rule, ids.failure_rule]
-    return rule_queue(ids.dead_letter_queue, ids.dead_letter_queue_policy, rules, p.props.Tags)
+    return rule_queue(
+        ids.dead_letter_queue, ids.dead_letter_queue_policy, rules, p.props.Tags, record_policies(p)
+    )
