@@ -1,21 +1,19 @@
 """``private-s3-processor redrive``: re-submit the uploads a processor's dead-letter
 queue holds.
 
-The queue holds three kinds of message, all of them a record of one upload:
+Each message is a record of one upload (``redrive_records``). Each upload is
+re-submitted the way its processor's rule would have delivered it: ``StartExecution``
+of the state machine (Orchestrated) or ``RunTask`` with the rule target's parameters
+(Direct; the overrides built as proper JSON, so a key EventBridge could not carry goes
+through). A key the rule's InputTransformer changed is recovered first
+(``redrive_keys``).
 
-- EventBridge's dead-letter message (either mode): the S3 event itself, with the
-  error in message attributes;
-- the state machine's (Orchestrated): ``{"processor", "event", "error", "cause", ...}``;
-- the failure rule's (Direct, a task that failed): ECS's "Task State Change" event,
-  whose ``overrides`` hold the upload's ``S3_*`` environment.
-
-Each upload is re-submitted the way its processor's rule would have delivered it:
-``StartExecution`` of the state machine (Orchestrated) or ``RunTask`` with the rule
-target's parameters (Direct; the overrides built as proper JSON, so a key EventBridge
-could not carry goes through). A message is deleted only after its re-submission was
-accepted; one that cannot be read or re-submitted stays in the queue and is reported.
-The worker skips an upload it already processed (exit 10), so a message delivered
-twice does no harm.
+Nothing is lost: a message is deleted only after its re-submission was accepted.
+Every other message it received (one it cannot read, one of another bucket, one
+lacking what the delivery needs, one whose re-submission failed, and every message
+still held when the run is interrupted or fails) is made visible again before
+redrive returns, and each is reported with the reason. The worker skips an upload it
+already processed (exit 10), so a message delivered twice does no harm.
 """
 
 from __future__ import annotations
@@ -23,23 +21,38 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
+from .emulator import CREDENTIALS
 from .launches import camel
 from .output import fail
+from .redrive_keys import (
+    DEFAULT_SEARCH_LIMIT,
+    KeyFinder,
+    NotRecovered,
+    prefix_of_pattern,
+    true_key,
+)
+from .redrive_records import (
+    delivery_problem,
+    describe,
+    overrides,
+    read_record,
+    recorded_event,
+    shown,
+)
+
+__all__ = ["Deployed", "RedriveError", "Report", "locate", "recorded_event", "redrive"]
 
 REDRIVE = "private-s3-processor redrive"
-ENVIRONMENT_FIELDS = (
-    ("S3_BUCKET", ("bucket", "name")),
-    ("S3_KEY", ("object", "key")),
-    ("S3_SIZE", ("object", "size")),
-    ("S3_ETAG", ("object", "etag")),
-    ("S3_VERSION_ID", ("object", "version-id")),
-)
+CLIENTS = ("cloudformation", "sqs", "events", "ecs", "stepfunctions", "s3")
+# While redrive holds a message it is invisible to other readers this long; whatever it
+# does not delete is made visible again at once when it is done with it.
+HOLD_SECONDS = 300
 
 
 class RedriveError(Exception):
@@ -54,6 +67,7 @@ class Deployed:
     rule: str
     dead_letter_queue: str
     state_machine: str | None
+    bucket: str
 
     @property
     def delivery(self) -> str:
@@ -65,18 +79,21 @@ class Report:
     resubmitted: int = 0
     kept: int = 0
     lines: list[dict[str, Any]] = field(default_factory=list)
+    examined: int = 0  # object versions listed to recover keys
 
 
 def locate(aws: Mapping[str, Any], stack: str, processor: str) -> Deployed:
+    # ListStackResources, paged: DescribeStackResources returns only a stack's first 100
+    # resources (CloudFormation API reference), fewer than 7 processors' worth.
+    physical: dict[str, str] = {}
     try:
-        resources = aws["cloudformation"].describe_stack_resources(StackName=stack)
+        pages = aws["cloudformation"].get_paginator("list_stack_resources")
+        for page in pages.paginate(StackName=stack):
+            for r in page["StackResourceSummaries"]:
+                if "LogicalResourceId" in r:  # moto leaves it out of some resources
+                    physical[r["LogicalResourceId"]] = r.get("PhysicalResourceId", "")
     except ClientError as exc:
         raise RedriveError(f"stack {stack}: {exc.response['Error']['Message']}") from None
-    physical = {
-        r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
-        for r in resources["StackResources"]
-        if "LogicalResourceId" in r  # moto leaves it out of some resources
-    }
     processors = sorted(
         name[: -len("DeadLetterQueue")]
         for name in physical
@@ -87,69 +104,25 @@ def locate(aws: Mapping[str, Any], stack: str, processor: str) -> Deployed:
             f"stack {stack} has no processor {processor!r}; its processors: "
             + (", ".join(processors) or "none")
         )
+    if not physical.get(f"{processor}Bucket"):
+        raise RedriveError(f"stack {stack} has no bucket {processor}Bucket for {processor}")
     return Deployed(
         processor=processor,
         rule=physical[f"{processor}Rule"].rsplit("/", 1)[-1],
         dead_letter_queue=physical[f"{processor}DeadLetterQueue"],
         state_machine=physical.get(f"{processor}StateMachine"),
+        bucket=physical[f"{processor}Bucket"],
     )
 
 
-def recorded_event(body: str) -> dict[str, Any]:
-    """The S3 "Object Created" event (or as much of it as the record keeps) of a message;
-    ValueError saying why when the message is not a record of an upload."""
+def processor_prefix(aws: Mapping[str, Any], deployed: Deployed) -> str:
+    """The key prefix of the processor's rule (its deployed EventPattern), or "" when the
+    rule cannot be read or says nothing simpler: "" only makes the search wider."""
     try:
-        message: dict[str, Any] = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc})") from None
-    if not isinstance(message, dict):
-        raise ValueError("not a JSON object")
-    if isinstance(message.get("event"), dict):  # the state machine's dead letter
-        message = message["event"]
-    if message.get("detail-type") == "Object Created":
-        _check(message)
-        return message
-    if message.get("detail-type") == "ECS Task State Change":
-        overrides = (message.get("detail") or {}).get("overrides") or {}
-        env = {
-            e.get("name"): e.get("value")
-            for o in overrides.get("containerOverrides", [])
-            if o.get("name") == "worker"
-            for e in o.get("environment", [])
-        }
-        detail: dict[str, Any] = {"bucket": {}, "object": {}}
-        for name, (part, key) in ENVIRONMENT_FIELDS:
-            if env.get(name) is not None:
-                value = env[name]
-                detail[part][key] = int(value) if name == "S3_SIZE" and value.isdigit() else value
-        event = {"source": "aws.s3", "detail-type": "Object Created", "detail": detail}
-        _check(event)
-        return event
-    raise ValueError("neither an S3 event, a state machine dead letter nor an ECS task event")
-
-
-def _check(event: Mapping[str, Any]) -> None:
-    detail = event.get("detail") or {}
-    if not (detail.get("bucket") or {}).get("name") or not (detail.get("object") or {}).get("key"):
-        raise ValueError("the record has no bucket name or object key")
-
-
-def describe(event: Mapping[str, Any]) -> str:
-    detail = event["detail"]
-    etag = detail["object"].get("etag")
-    return f"s3://{detail['bucket']['name']}/{detail['object']['key']}" + (
-        f" (ETag {etag})" if etag else ""
-    )
-
-
-def overrides(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``worker`` container's overrides, as the rule's InputTransformer means them."""
-    env = []
-    for name, (part, key) in ENVIRONMENT_FIELDS:
-        value = event["detail"][part].get(key)
-        if value is not None:
-            env.append({"name": name, "value": str(value)})
-    return {"containerOverrides": [{"name": "worker", "environment": env}]}
+        pattern = aws["events"].describe_rule(Name=deployed.rule).get("EventPattern")
+        return prefix_of_pattern(json.loads(pattern)) if isinstance(pattern, str) else ""
+    except (ClientError, BotoCoreError, ValueError, RecursionError):
+        return ""
 
 
 def resubmit(aws: Mapping[str, Any], deployed: Deployed, event: dict[str, Any]) -> str:
@@ -159,7 +132,10 @@ def resubmit(aws: Mapping[str, Any], deployed: Deployed, event: dict[str, Any]) 
             stateMachineArn=deployed.state_machine, input=json.dumps(event)
         )
         return str(answer["executionArn"])
-    target = aws["events"].list_targets_by_rule(Rule=deployed.rule)["Targets"][0]
+    targets = aws["events"].list_targets_by_rule(Rule=deployed.rule).get("Targets", [])
+    target = next((t for t in targets if t.get("EcsParameters")), None)
+    if target is None:  # the stack was changed by hand: nothing to run the task with
+        raise RedriveError(f"the rule {deployed.rule} has no ECS target")
     ecs = target["EcsParameters"]
     request: dict[str, Any] = {
         "cluster": target["Arn"],
@@ -183,22 +159,38 @@ def resubmit(aws: Mapping[str, Any], deployed: Deployed, event: dict[str, Any]) 
     return str(answer["tasks"][0]["taskArn"])
 
 
-def _messages(sqs: Any, queue: str, wait_s: int) -> Iterator[dict[str, Any]]:
+def _messages(
+    sqs: Any, queue: str, wait_s: int, held: MutableMapping[str, str]
+) -> Iterator[dict[str, Any]]:
+    """Each message of the queue once; every message received is in ``held`` (its ID ->
+    receipt handle) from the moment it arrives until the caller lets go of it."""
     seen: set[str] = set()
     while True:
         batch = sqs.receive_message(
             QueueUrl=queue,
             MaxNumberOfMessages=10,
             WaitTimeSeconds=wait_s,
-            VisibilityTimeout=300,
+            VisibilityTimeout=HOLD_SECONDS,
             MessageAttributeNames=["All"],
         ).get("Messages", [])
+        for message in batch:
+            held[message["MessageId"]] = message["ReceiptHandle"]
         fresh = [m for m in batch if m["MessageId"] not in seen]
         if not fresh:
             return
         for message in fresh:
             seen.add(message["MessageId"])
             yield message
+
+
+def _release(sqs: Any, queue: str, handles: Iterable[str]) -> None:
+    """Make held messages visible again at once, for the next run or reader. One that
+    cannot be released becomes visible by itself when its hold ends."""
+    for handle in handles:
+        try:
+            sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=handle, VisibilityTimeout=0)
+        except (ClientError, BotoCoreError):
+            continue
 
 
 def redrive(
@@ -208,37 +200,82 @@ def redrive(
     dry_run: bool = False,
     wait_s: int = 1,
     say: Callable[[dict[str, Any]], None] = lambda line: None,
+    search_limit: int = DEFAULT_SEARCH_LIMIT,
 ) -> Report:
     sqs = aws["sqs"]
     queue = deployed.dead_letter_queue
     report = Report()
-    kept: list[str] = []
-    for message in _messages(sqs, queue, wait_s):
-        line = _one(aws, deployed, message, dry_run)
-        if line["action"] == "re-submitted":
-            # Only now: a message is never lost between receive and re-submission.
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-            report.resubmitted += 1
-        else:
-            kept.append(message["ReceiptHandle"])
+    keys = KeyFinder(
+        aws["s3"], deployed.bucket, lambda: processor_prefix(aws, deployed), search_limit
+    )
+    held: dict[str, str] = {}
+    try:
+        for message in _messages(sqs, queue, wait_s, held):
+            line = _one(aws, deployed, keys, message, dry_run)
+            if line["action"] == "re-submitted":
+                # Only now: a message is never lost between receive and re-submission.
+                try:
+                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+                except (ClientError, BotoCoreError) as exc:
+                    line = {
+                        **line,
+                        "action": "kept",
+                        "reason": f"re-submitted, but the message could not be deleted ({exc}); "
+                        "a later run re-submits it again, which the worker skips",
+                    }
+                else:
+                    held.pop(message["MessageId"], None)
+                    report.resubmitted += 1
             report.kept += line["action"] == "kept"
-        report.lines.append(line)
-        say(line)
-    for handle in kept:  # visible again at once, for the next run or reader
-        sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=handle, VisibilityTimeout=0)
+            report.lines.append(line)
+            say(line)
+    finally:
+        # Also when interrupted or failing: nothing waits out its hold invisibly.
+        _release(sqs, queue, held.values())
+        report.examined = keys.examined
     return report
 
 
 def _one(
-    aws: Mapping[str, Any], deployed: Deployed, message: Mapping[str, Any], dry_run: bool
+    aws: Mapping[str, Any],
+    deployed: Deployed,
+    keys: KeyFinder,
+    message: Mapping[str, Any],
+    dry_run: bool,
 ) -> dict[str, Any]:
     """What to do with one message: re-submitted, would re-submit, or kept (and why)."""
     line: dict[str, Any] = {"message": message["MessageId"]}
     try:
-        event = recorded_event(message["Body"])
+        record = read_record(message.get("Body"))
     except ValueError as exc:
         return {**line, "action": "kept", "reason": f"not a record of an upload: {exc}"}
-    line["upload"] = describe(event)
+    line["upload"] = describe(record.event)
+    if record.bucket != deployed.bucket:
+        return {
+            **line,
+            "action": "kept",
+            "reason": f"an upload to bucket {shown(record.bucket)}, not to {deployed.processor}'s "
+            f"bucket {deployed.bucket}: not re-submitted",
+        }
+    problem = delivery_problem(record)
+    if problem:
+        return {
+            **line,
+            "action": "kept",
+            "reason": f"{problem}; {deployed.delivery} delivery needs the bucket, key, size "
+            "and ETag",
+        }
+    event = record.event
+    if record.key_in_doubt:
+        try:
+            key = true_key(keys, record)
+        except NotRecovered as exc:
+            return {**line, "action": "kept", "reason": f"key not recovered: {exc}"}
+        except (ClientError, BotoCoreError) as exc:
+            return {**line, "action": "kept", "reason": f"could not check the key: {exc}"}
+        if key != record.key:
+            event = record.with_key(key)
+            line.update(upload=describe(event), key=key, delivered_key=record.key)
     if dry_run:
         return {**line, "action": "would re-submit"}
     try:
@@ -248,36 +285,69 @@ def _one(
     return {**line, "action": "re-submitted", "started": started}
 
 
+def clients(args: argparse.Namespace) -> dict[str, Any]:
+    """The AWS clients of the command line's choice. With ``--endpoint-url`` and no
+    ``--profile``: the local emulator's dummy credentials (and, without ``--region``,
+    its region), so the local flow's endpoint works as printed; otherwise the SDK's
+    standard chain."""
+    import boto3
+
+    if args.endpoint_url and not args.profile:
+        session = boto3.session.Session(
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=CREDENTIALS["AWS_SESSION_TOKEN"],
+            region_name=args.region or CREDENTIALS["AWS_REGION"],
+        )
+    else:
+        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+    make: Callable[..., Any] = session.client  # one call for the six services
+    # Creating a client already fails without a region (botocore's NoRegionError).
+    return {name: make(name, endpoint_url=args.endpoint_url) for name in CLIENTS}
+
+
+def _printer(as_json: bool) -> Callable[[dict[str, Any]], None]:
+    def say(line: dict[str, Any]) -> None:
+        if as_json:
+            text = json.dumps(line, ensure_ascii=False)
+            if len(text.splitlines()) != 1 or not text.isprintable():
+                text = json.dumps(line)  # a line break or surrogate in a key: escape it
+            print(text, flush=True)
+            return
+        what = line.get("upload") or f"message {line['message']}"
+        # A library's message may span lines; a line per message is the contract.
+        detail = " ".join(str(line.get("started") or line.get("reason") or "").split())
+        if "delivered_key" in line:
+            detail += f" (key recovered; delivered as {json.dumps(line['delivered_key'])})"
+        print(f"{line['action']} {what} {detail}".rstrip(), flush=True)
+
+    return say
+
+
 def run_redrive(args: argparse.Namespace) -> int:
     """The ``redrive`` subcommand: arguments in, a line per message out, a summary on
     stderr; exit 1 when any message was kept or nothing could be read."""
-    import boto3
-
-    def say(line: dict[str, object]) -> None:
-        if args.json:
-            print(json.dumps(line, ensure_ascii=False), flush=True)
-            return
-        what = line.get("upload") or f"message {line['message']}"
-        detail = line.get("started") or line.get("reason") or ""
-        print(f"{line['action']} {what} {detail}".rstrip(), flush=True)
-
     try:
-        # Creating a client already fails without a region (botocore's NoRegionError).
-        session = boto3.session.Session(region_name=args.region)
-        aws = {
-            name: session.client(name, endpoint_url=args.endpoint_url)
-            for name in ("cloudformation", "sqs", "events", "ecs", "stepfunctions")
-        }
+        aws = clients(args)
         deployed = locate(aws, args.stack, args.processor)
-        report = redrive(aws, deployed, dry_run=args.dry_run, say=say)
+        report = redrive(
+            aws,
+            deployed,
+            dry_run=args.dry_run,
+            say=_printer(args.json),
+            search_limit=args.search_limit,
+        )
     except NoRegionError as exc:
         return fail("redrive", [f"{exc} Give --region, or set AWS_DEFAULT_REGION."])
     except (RedriveError, ClientError, BotoCoreError) as exc:
+        # NoCredentialsError and ProfileNotFound are BotoCoreErrors: one line each.
         return fail("redrive", [str(exc)])
     verb = "would re-submit" if args.dry_run else "re-submitted"
     count = len(report.lines) - report.kept if args.dry_run else report.resubmitted
+    searched = f", {report.examined:,} object versions listed" if report.examined else ""
     print(
-        f"{deployed.processor} ({deployed.delivery}): {verb} {count}, kept {report.kept}",
+        f"{deployed.processor} ({deployed.delivery}): {verb} {count}, kept {report.kept}"
+        + searched,
         file=sys.stderr,
     )
     return 1 if report.kept else 0
