@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from private_s3_processor_cli import local
 from private_s3_processor_cli.main import main
+from private_s3_worker.exitcodes import ExitCode
 
 from tests.conftest import ROOT, cli, quiet
 from tests.golden import cases
@@ -96,14 +97,15 @@ def test_a_key_with_a_quote_breaks_the_direct_input_and_lands_in_the_dlq(
     rows = session.results()
     assert [(r.status, r.exit_code) for r in rows] == [("dead-lettered", None)] * 2
     # A backslash that forms a valid JSON escape does not fail the input: the key arrives
-    # altered (here a tab) and the worker finds no such object.
+    # altered (here a tab); the worker finds no version of it at all, fails, and the
+    # failure rule dead-letters the upload (not "gone", which would count as done).
     with local.deploy(emulator, cases.INPUT / "prefix_only.yaml", {}, quiet) as session2:
         session2.upload(body, "inbound/tab\\t.csv", session2.processors["Inbound"])
         session2.settle()
     (altered,) = session2.results()
-    assert (altered.exit_code, altered.status, altered.environment["S3_KEY"]) == (
-        11,
-        "gone",
+    assert (altered.exit_code, altered.outcome, altered.environment["S3_KEY"]) == (
+        ExitCode.UNKNOWN_KEY,
+        "dead-lettered",
         "inbound/tab\t.csv",
     )
     queue = target.dead_letter_queue
@@ -216,7 +218,9 @@ def test_worker_receives_exactly_what_the_transformer_produces(
 
 
 def _event(bucket: str, key: str, head: dict[str, Any]) -> dict[str, Any]:
-    event = json.loads((ROOT / "tests" / "events" / "s3-object-created.json").read_text())
+    event: dict[str, Any] = json.loads(
+        (ROOT / "tests" / "events" / "s3-object-created.json").read_text()
+    )
     event["detail"]["bucket"]["name"] = bucket
     event["detail"]["object"].update(
         key=key,

@@ -32,15 +32,27 @@ def free_port() -> int:
         return port
 
 
+# The moto servers this process started and has not stopped yet (see stop_all).
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+
+
 @contextmanager
 def moto_server(log: Path) -> Iterator[str]:
-    """A moto server process; yields its endpoint URL and stops it afterwards."""
+    """A moto server process; yields its endpoint URL and stops it afterwards.
+
+    It runs in a session of its own: a Ctrl-C typed in the terminal reaches the whole
+    foreground process group, and the server must outlive that signal so that the
+    process that started it can finish its work, print its summary and then stop it."""
     port = free_port()
     moto = Path(sys.executable).parent / "moto_server"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT
+            [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+    _RUNNING.add(proc)
     url = f"http://{HOST}:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -54,8 +66,24 @@ def moto_server(log: Path) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
         proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    _RUNNING.discard(proc)
+
+
+def stop_all() -> None:
+    """Terminate every moto server this process started (an immediate stop, from a
+    signal handler: the servers run in sessions of their own, so nothing else would)."""
+    for proc in list(_RUNNING):
+        proc.terminate()
 
 
 def aws_env(endpoint: str) -> dict[str, str]:

@@ -29,12 +29,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -110,6 +111,7 @@ class Row:
     launch_attempts: int = 0
     runs: int = 0  # worker runs (a redriven upload runs again)
     outcome: str = ""  # processed | dead-lettered | lost
+    redriven: bool = False  # re-submitted by someone else (redrive) and run again here
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -121,6 +123,7 @@ class Row:
             "outcome": self.outcome,
             "launch_attempts": self.launch_attempts,
             "runs": self.runs,
+            "redriven": self.redriven,
             "duration_s": self.duration_s,
         }
 
@@ -250,10 +253,11 @@ def create_stack(
             f"the emulator could not create the stack: {status['StackStatus']} "
             f"{status.get('StackStatusReason', '')}"
         )
-    resources = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+    # Paged: DescribeStackResources returns only a stack's first 100 resources.
     physical = {
         r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
-        for r in resources
+        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack)
+        for r in page["StackResourceSummaries"]
         if "LogicalResourceId" in r
     }
     for logical, resource in template["Resources"].items():
@@ -577,15 +581,26 @@ def run_worker(endpoint: str, p: Processor, row: Row, cwd: Path) -> None:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH", "")]))
     row.environment = {k: v for k, v in env.items() if k.startswith("S3_")}
     start = time.monotonic()
-    run = subprocess.run(
+    with subprocess.Popen(
         worker_command(p),
         env=env,
         cwd=cwd,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
-        timeout=3600,
-    )
+        # Like a Fargate task, the worker does not receive the Ctrl-C typed at `local`
+        # (which then lets the running tasks finish before it prints the table).
+        start_new_session=True,
+    ) as proc:
+        _WORKERS.add(proc)
+        try:
+            stdout, stderr = proc.communicate(timeout=3600)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        finally:
+            _WORKERS.discard(proc)
+    run = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     row.duration_s = round(time.monotonic() - start, 3)
     row.exit_code = run.returncode
     last = _last_json(run.stdout)
@@ -593,6 +608,17 @@ def run_worker(endpoint: str, p: Processor, row: Row, cwd: Path) -> None:
     row.status = str(last.get("outcome", "exited")) if last else "exited"
     if run.returncode != 0 and not last:
         row.status = f"exited {run.returncode}: {run.stderr.strip()[-200:]}"
+
+
+_WORKERS: set[subprocess.Popen[str]] = set()  # the workers running now
+
+
+def stop_workers() -> None:
+    """Terminate the running workers and what they started (each leads a process group
+    of its own); for an immediate stop, from a signal handler."""
+    for proc in list(_WORKERS):
+        with suppress(ProcessLookupError, PermissionError):  # it has just ended
+            os.killpg(proc.pid, signal.SIGTERM)
 
 
 def single_elements_unwrapped(node: Any) -> Any:
@@ -844,8 +870,14 @@ class Session:
         adopted = 0
         for p in self.processors.values():
             if p.delivery == "Orchestrated":
-                listed = self.aws["stepfunctions"].list_executions(stateMachineArn=p.state_machine)
-                for execution in listed["executions"]:
+                # ListExecutions answers pages of 100 by default, 1000 at most (Step
+                # Functions API Reference, ListExecutions): read them all.
+                pages = (
+                    self.aws["stepfunctions"]
+                    .get_paginator("list_executions")
+                    .paginate(stateMachineArn=p.state_machine, PaginationConfig={"PageSize": 1000})
+                )
+                for execution in (e for page in pages for e in page["executions"]):
                     arn = execution["executionArn"]
                     if arn in self.started:
                         continue
@@ -853,14 +885,25 @@ class Session:
                     described = self.aws["stepfunctions"].describe_execution(executionArn=arn)
                     event = json.loads(described["input"])
                     row = self._row_of(event["detail"], p)
+                    self.progress(f"{row.key}: redriven, execution started in {p.logical_id}")
                     self.pending.append(self._pool.submit(self._orchestrate, p, row, event, arn))
                     adopted += 1
                 continue
-            arns = self.aws["ecs"].list_tasks(cluster=p.cluster, desiredStatus="RUNNING")
-            fresh = [a for a in arns["taskArns"] if a not in self.started]
-            if not fresh:
-                continue
-            for task in self.aws["ecs"].describe_tasks(cluster=p.cluster, tasks=fresh)["tasks"]:
+            pages = (
+                self.aws["ecs"]
+                .get_paginator("list_tasks")
+                .paginate(cluster=p.cluster, desiredStatus="RUNNING")
+            )
+            fresh = [a for page in pages for a in page["taskArns"] if a not in self.started]
+            # DescribeTasks takes up to 100 tasks a call (ECS API Reference, DescribeTasks).
+            tasks = [
+                task
+                for i in range(0, len(fresh), 100)
+                for task in self.aws["ecs"].describe_tasks(
+                    cluster=p.cluster, tasks=fresh[i : i + 100]
+                )["tasks"]
+            ]
+            for task in tasks:
                 env = {
                     e["name"]: e["value"]
                     for o in task.get("overrides", {}).get("containerOverrides", [])
@@ -879,6 +922,7 @@ class Session:
                 row.overrides = task.get("overrides", {})
                 row.task_arn = task["taskArn"]
                 row.launch_attempts += 1
+                self.progress(f"{row.key}: redriven, task started in {p.logical_id}")
                 self.pending.append(self._pool.submit(self._task, p, row))
                 adopted += 1
         return adopted
@@ -896,6 +940,7 @@ class Session:
             self.order.append(ident)
         row.processor = p.logical_id
         row.status = "redriven"
+        row.redriven = True
         return row
 
     def settle(self) -> None:
@@ -1010,7 +1055,7 @@ def table(rows: list[Row]) -> str:
             "" if r.exit_code is None else str(r.exit_code),
             str(len(r.outputs)),
             "" if r.duration_s is None else f"{r.duration_s:.2f}s",
-            r.status,
+            f"{r.status} (redriven)" if r.redriven else r.status,
         ]
         for r in rows
     ]

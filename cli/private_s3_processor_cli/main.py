@@ -101,6 +101,12 @@ def parser() -> argparse.ArgumentParser:
         description="Expands TEMPLATE, creates it as a stack in a moto server, uploads files, "
         "and plays each S3 event through the processors' rules, InputTransformers "
         "and RunTask, running the worker as a local process.",
+        epilog="Exit status: 0 every upload that matched a processor ended processed (skipped, "
+        "gone and no match count as fine); 1 bad input, usage or an emulator problem; 2 the "
+        "flow ran and uploads ended dead-lettered or lost (named on stderr); 128+N stopped by "
+        "signal N (130 Ctrl-C, 143 SIGTERM) before every --upload was made. With --watch or "
+        "--keep-running, Ctrl-C or SIGTERM is the way to stop: it prints the table, stops the "
+        "emulator and exits 0 or 2. A second signal stops at once, without the table.",
     )
     loc.add_argument(
         "template",
@@ -122,7 +128,12 @@ def parser() -> argparse.ArgumentParser:
         help="upload a file (key: KEY, or its name) or a folder (keys: relative "
         "paths, under KEY/ if given); repeatable",
     )
-    loc.add_argument("--watch", metavar="DIR", help="upload new files of DIR as they appear")
+    loc.add_argument(
+        "--watch",
+        metavar="DIR",
+        help="upload new files of DIR as they appear, and run what redrive re-submits, "
+        "until Ctrl-C or SIGTERM",
+    )
     loc.add_argument(
         "--json",
         action="store_true",
@@ -157,7 +168,9 @@ def parser() -> argparse.ArgumentParser:
     loc.add_argument(
         "--keep-running",
         action="store_true",
-        help="leave the emulator up at the end (prints its endpoint)",
+        help="after the uploads, stay up until Ctrl-C or SIGTERM: print the endpoint, region, "
+        "stack and a ready-to-paste redrive command for each dead-letter queue that fills, "
+        "and run what redrive re-submits",
     )
     cost = sub.add_parser(
         "cost",
@@ -184,20 +197,64 @@ def parser() -> argparse.ArgumentParser:
         "--prices", type=Path, metavar="FILE", help="price table (default: the bundled us-east-1)"
     )
     cost.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    from .redrive_keys import DEFAULT_SEARCH_LIMIT, search_limit
+
     red = sub.add_parser(
         "redrive",
         help="re-submit the uploads a processor's dead-letter queue holds",
         description="Reads the processor's dead-letter queue and re-submits each recorded "
         "upload the way its rule delivers it (StartExecution when Orchestrated, RunTask "
-        "with the rule target's parameters when Direct). A message is deleted only after its "
-        "re-submission was accepted. Exit 1 when any message was kept.",
+        "with the rule target's parameters when Direct). A key EventBridge changed on the "
+        "way (Direct, a key with a backslash) is recovered from the upload's version ID "
+        "first. A message is deleted only after its re-submission was accepted; every other "
+        "message is left visible and reported with the reason.",
+        epilog="Exit status: 0 every message was re-submitted (or would be, with --dry-run); "
+        "1 a message was kept (unreadable, another bucket's, incomplete, key not recovered, "
+        "re-submission refused), or bad input, a missing stack, region or credentials.",
     )
-    red.add_argument("--stack", required=True, help="the stack holding the processor")
-    red.add_argument("--processor", required=True, metavar="LOGICAL_ID")
-    red.add_argument("--dry-run", action="store_true", help="list what would be re-submitted")
-    red.add_argument("--json", action="store_true", help="one JSON object per message")
-    red.add_argument("--region", help="default: the AWS SDK's")
-    red.add_argument("--endpoint-url", help="an emulator's endpoint (e.g. the local flow's)")
+    red.add_argument(
+        "--stack", required=True, metavar="STACK", help="the stack holding the processor"
+    )
+    red.add_argument(
+        "--processor",
+        required=True,
+        metavar="LOGICAL_ID",
+        help="the processor's logical ID in the template (its dead-letter queue is read)",
+    )
+    red.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what would be re-submitted (recovering keys too); change nothing",
+    )
+    red.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per message: message, action, upload, reason or started, and "
+        "key and delivered_key when a key was recovered",
+    )
+    red.add_argument(
+        "--search-limit",
+        type=search_limit,
+        default=DEFAULT_SEARCH_LIMIT,
+        metavar="N",
+        help="object versions listed at most per run to recover changed keys "
+        f"(default {DEFAULT_SEARCH_LIMIT:,}: about 100 ListObjectVersions requests)",
+    )
+    red.add_argument(
+        "--profile",
+        help="AWS profile (default: the AWS SDK's chain; with --endpoint-url, the local "
+        "emulator's dummy credentials)",
+    )
+    red.add_argument(
+        "--region",
+        help="AWS Region (default: the AWS SDK's; with --endpoint-url and no --profile, the "
+        "local emulator's)",
+    )
+    red.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="send every AWS call here: an emulator, such as `local --keep-running`'s",
+    )
     return top
 
 
