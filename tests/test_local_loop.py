@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from private_s3_processor_cli import local as local_flow
 from private_s3_processor_cli.main import main
 
 import template as templates
-from tests.conftest import ROOT, cli
+from tests.conftest import ROOT, cli, quiet
 
 README = ROOT / "README.md"
 MARK = "PRIVATE_S3_LOCAL_TEST"
@@ -241,6 +242,49 @@ def test_the_readme_recovery_loop_as_typed(tmp_path: Path, marker: str) -> None:
     assert row.split()[-2:] == ["processed", "(redriven)"], out
     assert "1 uploads, 1 matched a processor, 1 processed (exit 0), 1 redriven" in out
     assert gone(marker) == []
+
+
+HAND_STARTED = """
+Transform: PrivateS3Processor
+Resources:
+  Hand:
+    Type: PrivateS3Processor
+    Properties:
+      Image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/worker:1.0
+      Delivery: Orchestrated
+"""
+
+
+def test_a_hand_made_execution_is_run_and_dead_lettered(emulator: str, tmp_path: Path) -> None:
+    """`aws stepfunctions start-execution` typed at the emulator while `local` serves: an
+    input that is no S3 event (none at all is `{}`) is run like any other execution, so
+    the state machine dead-letters it, instead of `local` ending in a traceback. Its row
+    is named after the execution."""
+    template = tmp_path / "hand.yaml"
+    template.write_text(HAND_STARTED)
+    with local_flow.deploy(emulator, template, {}, quiet) as session:
+        p = session.processors["Hand"]
+        odd_key = {
+            "detail": {"bucket": {"name": p.bucket}, "object": {"key": 7, "size": 1, "etag": "e"}}
+        }
+        inputs = [
+            ({}, "EventFieldMissing"),
+            ({"input": '"an S3 event"'}, "EventFieldMissing"),
+            ({"input": json.dumps(odd_key)}, "EventFieldInvalid"),
+        ]
+        want = {}  # the row each execution gets -> the error it is dead-lettered with
+        for given, error in inputs:
+            arn = session.aws["stepfunctions"].start_execution(
+                stateMachineArn=p.state_machine, **given
+            )["executionArn"]
+            want[f"(execution {arn.rsplit(':', 1)[-1]})"] = error
+        assert session.adopt() == 3
+        session.settle()
+    rows = session.results()
+    assert {r.key: r.outcome for r in rows} == dict.fromkeys(want, "dead-lettered")
+    assert {r.key: r.status.rsplit(" ", 1)[-1] for r in rows} == {
+        k: f"({error})" for k, error in want.items()
+    }
 
 
 # --- stopping --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from private_s3_processor_cli import local
 from private_s3_processor_cli.emulator import CREDENTIALS
@@ -231,6 +232,37 @@ def test_a_task_that_never_started_has_its_key_checked(stack: Stack) -> None:
     stack.dead_letter(stack.put(TAB), exit_code=None)  # stopCode TaskFailedToStart
     (line,) = run(stack, stack.direct).lines
     assert line["action"] == "re-submitted" and line["key"] == TAB
+
+
+def _refuse_listing(stack: Stack) -> None:
+    def refuse(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "ListObjectVersions"
+        )
+
+    stack.aws["s3"].meta.events.register("before-call.s3.ListObjectVersions", refuse)
+
+
+def test_without_list_permission_a_task_that_never_started_goes_as_recorded(
+    stack: Stack,
+) -> None:
+    """No s3:ListBucketVersions: the key cannot be checked; the worker checks it (66)."""
+    env = stack.put(TAB)
+    stack.dead_letter(env, exit_code=None)
+    _refuse_listing(stack)
+    (line,) = run(stack, stack.direct).lines
+    assert line["action"] == "re-submitted", line
+    assert "AccessDenied" in line["key_check"]
+    assert stack.started_keys() == [env["S3_KEY"]] and stack.queued() == 0
+
+
+def test_without_list_permission_an_unknown_key_is_kept(stack: Stack) -> None:
+    """Exit 66: re-submitting the recorded key would only fail again."""
+    stack.dead_letter(stack.put(TAB))
+    _refuse_listing(stack)
+    (line,) = run(stack, stack.direct).lines
+    assert line["action"] == "kept" and "could not check the key" in line["reason"]
+    assert stack.queued() == 1
 
 
 def test_one_scan_serves_every_message_of_a_run(stack: Stack) -> None:

@@ -266,14 +266,15 @@ def test_one_version_listing_per_key_form(
     assert final["key"] == "in/never+uploaded%21.csv"
 
 
-def test_a_denied_version_listing_keeps_gone_and_says_why(
+def test_a_denied_version_listing_fails_visibly_and_says_why(
     endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Counting it GONE would lose an altered key silently; FAILED dead-letters it."""
     true_key = MANGLED["tab"]
     event = put(endpoint, true_key, b"x\n")
     listing = ListingClient(client(endpoint), deny=True)
     code = _in_process(endpoint, {**event, "S3_KEY": in_transit(true_key)}, listing, monkeypatch)
-    assert code == ExitCode.GONE
+    assert code == ExitCode.FAILED
     final = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert "s3:ListBucketVersions" in final["error"] and "AccessDenied" in final["error"]
 
@@ -475,11 +476,7 @@ class CuttingClient:
 def _run_in_process(
     endpoint: str, event: dict[str, str], cutting: CuttingClient, monkeypatch: pytest.MonkeyPatch
 ) -> ExitCode:
-    from private_s3_worker.run import run
-
-    for name, value in aws_env(endpoint).items():
-        monkeypatch.setenv(name, value)
-    return run(env={**event, "OUTPUT_PREFIX": "out-cut/"}, client=cutting)
+    return _in_process(endpoint, {**event, "OUTPUT_PREFIX": "out-cut/"}, cutting, monkeypatch)
 
 
 def test_a_dropped_connection_resumes_where_it_stopped(

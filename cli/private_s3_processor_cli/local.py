@@ -621,6 +621,22 @@ def stop_workers() -> None:
             os.killpg(proc.pid, signal.SIGTERM)
 
 
+def _adopted_detail(event: Any, execution: str) -> dict[str, Any]:
+    """The bucket, key and ETag an adopted execution's input names, for its row. A
+    hand-made ``StartExecution`` may carry any JSON (none at all is ``{}``): the state
+    machine dead-letters what is not an S3 event, and its row is named after the
+    execution."""
+    detail = event.get("detail") if isinstance(event, dict) else None
+    bucket = detail.get("bucket") if isinstance(detail, dict) else None
+    obj = detail.get("object") if isinstance(detail, dict) else None
+    name = bucket.get("name") if isinstance(bucket, dict) else None
+    key = obj.get("key") if isinstance(obj, dict) else None
+    if isinstance(name, str) and isinstance(key, str) and isinstance(obj, dict):
+        return {"bucket": {"name": name}, "object": {"key": key, "etag": obj.get("etag", "")}}
+    named = f"(execution {execution.rsplit(':', 1)[-1]})"
+    return {"bucket": {"name": ""}, "object": {"key": named, "etag": ""}}
+
+
 def single_elements_unwrapped(node: Any) -> Any:
     """``[{...}]`` -> ``{...}`` throughout, for moto's matcher.
 
@@ -884,7 +900,7 @@ class Session:
                     self.started.add(arn)
                     described = self.aws["stepfunctions"].describe_execution(executionArn=arn)
                     event = json.loads(described["input"])
-                    row = self._row_of(event["detail"], p)
+                    row = self._row_of(_adopted_detail(event, arn), p)
                     self.progress(f"{row.key}: redriven, execution started in {p.logical_id}")
                     self.pending.append(self._pool.submit(self._orchestrate, p, row, event, arn))
                     adopted += 1

@@ -272,7 +272,13 @@ def _one(
         except NotRecovered as exc:
             return {**line, "action": "kept", "reason": f"key not recovered: {exc}"}
         except (ClientError, BotoCoreError) as exc:
-            return {**line, "action": "kept", "reason": f"could not check the key: {exc}"}
+            if record.exit_code is not None or not _refused(exc):
+                return {**line, "action": "kept", "reason": f"could not check the key: {exc}"}
+            # A task that never ran, and no s3:ListBucketVersions: re-submit the key as
+            # recorded. Were it altered, the worker exits 66 and it is dead-lettered
+            # again (visible, not lost); keeping it would block every such record.
+            key = record.key
+            line["key_check"] = f"skipped: {exc}"
         if key != record.key:
             event = record.with_key(key)
             line.update(upload=describe(event), key=key, delivered_key=record.key)
@@ -283,6 +289,13 @@ def _one(
     except (RedriveError, ClientError, BotoCoreError) as exc:
         return {**line, "action": "kept", "reason": f"re-submission failed: {exc}"}
     return {**line, "action": "re-submitted", "started": started}
+
+
+def _refused(exc: ClientError | BotoCoreError) -> bool:
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in (
+        "AccessDenied",
+        "403",
+    )
 
 
 def clients(args: argparse.Namespace) -> dict[str, Any]:

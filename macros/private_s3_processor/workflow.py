@@ -51,8 +51,10 @@ KEY = "$.detail.object.key"
 SIZE = "$.detail.object.size"
 ETAG = "$.detail.object.etag"
 # Absent when the bucket's versioning was suspended by hand: the machine then supplies
-# "", which the worker reads as "no version" (private_s3_worker.config).
-VERSION = "$.detail.object.version-id"
+# "", which the worker reads as "no version" (private_s3_worker.config). Bracket
+# notation: a field name holding punctuation other than "_" must use it ("Using
+# JSONPath paths", amazon-states-language-paths.html).
+VERSION = "$.detail.object['version-id']"
 REQUIRED = (BUCKET, KEY, SIZE, ETAG)
 STRINGS = (BUCKET, KEY, ETAG, VERSION)
 

@@ -31,7 +31,8 @@ class UnknownKey(Exception):
 
 
 class StreamError(Exception):
-    """S3 kept failing while the object was read."""
+    """S3 kept failing while the object was read, or refused what the worker must ask
+    to decide what happened to it."""
 
 
 def key_forms(key: str) -> list[tuple[str, str]]:
@@ -106,8 +107,7 @@ def open_source(client: Any, cfg: Config) -> tuple[SourceObject, str]:
     if any(o.endswith(tuple(CHANGED)) for o in outcomes):
         # 412: the key holds another object now (If-Match), so it exists.
         raise Gone("overwritten since the event (ETag no longer matches)" + tried)
-    unknown, note = never_existed(client, cfg.bucket, missing)
-    if unknown:
+    if never_existed(client, cfg.bucket, missing):
         raise UnknownKey(
             "no version and no delete marker of this key exists in the bucket"
             + tried
@@ -115,12 +115,15 @@ def open_source(client: Any, cfg: Config) -> tuple[SourceObject, str]:
             "delivery of a key holding a backslash); `private-s3-processor redrive` "
             "recovers the true key from the version ID"
         )
-    raise Gone("not found (deleted since the event)" + tried + note)
+    raise Gone("not found (deleted since the event)" + tried)
 
 
-def never_existed(client: Any, bucket: str, keys: list[str]) -> tuple[bool, str]:
-    """Whether none of ``keys`` has any version or delete marker in ``bucket``, and a
-    note for the log when that could not be decided.
+def never_existed(client: Any, bucket: str, keys: list[str]) -> bool:
+    """Whether none of ``keys`` has any version or delete marker in ``bucket``.
+
+    A refused listing raises :class:`StreamError` (exit FAILED, dead-lettered): without
+    it a key changed in transit cannot be told from a deleted object, and counting it
+    done (GONE) could lose the upload silently.
 
     Versioning is always on, so a deleted key keeps its delete marker and an overwritten
     one its other versions: a key with neither never existed in the bucket. One
@@ -139,15 +142,15 @@ def never_existed(client: Any, bucket: str, keys: list[str]) -> tuple[bool, str]
         except ClientError as exc:
             if _code(exc) not in DENIED:
                 raise
-            return False, (
-                f"; listing its versions was refused ({_code(exc)}; the task role needs "
-                "s3:ListBucketVersions), so a key changed in transit cannot be told "
-                "from a deleted object"
-            )
+            raise StreamError(
+                f"the object is not found and listing its key's versions was refused "
+                f"({_code(exc)}; the task role needs s3:ListBucketVersions), so a key "
+                "changed in transit cannot be told from a deleted object"
+            ) from exc
         entries = [*answer.get("Versions", []), *answer.get("DeleteMarkers", [])]
         if any(entry.get("Key") == key for entry in entries):
-            return False, ""
-    return True, ""
+            return False
+    return True
 
 
 def key_listed(client: Any, bucket: str, key: str) -> bool:
