@@ -67,6 +67,12 @@ def parser() -> argparse.ArgumentParser:
         "private S3 -> EventBridge -> Fargate pipeline.",
     )
     sub = top.add_subparsers(dest="command", required=True)
+    for add in (_expand_command, _diagram_command, _local_command, _cost_command, _redrive_command):
+        add(sub)
+    return top
+
+
+def _expand_command(sub: argparse._SubParsersAction[_Parser]) -> None:
     exp = sub.add_parser(
         "expand",
         help="run the macro's expansion locally and print the processed template",
@@ -86,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
         help="S3's managed prefix list in the region (the macro looks it up; "
         f"offline the default is the stand-in {OFFLINE_PREFIX_LIST})",
     )
+
+
+def _diagram_command(sub: argparse._SubParsersAction[_Parser]) -> None:
     dia = sub.add_parser(
         "diagram",
         help="print a Mermaid diagram of what a template expands into",
@@ -95,6 +104,9 @@ def parser() -> argparse.ArgumentParser:
     )
     dia.add_argument("template", help="template file (YAML or JSON)")
     _parameter_option(dia)
+
+
+def _local_command(sub: argparse._SubParsersAction[_Parser]) -> None:
     loc = sub.add_parser(
         "local",
         help="run the whole flow on a local AWS emulator (moto)",
@@ -172,6 +184,9 @@ def parser() -> argparse.ArgumentParser:
         "stack and a ready-to-paste redrive command for each dead-letter queue that fills, "
         "and run what redrive re-submits",
     )
+
+
+def _cost_command(sub: argparse._SubParsersAction[_Parser]) -> None:
     cost = sub.add_parser(
         "cost",
         help="the fixed monthly cost and the cost per processed file of a template",
@@ -197,6 +212,9 @@ def parser() -> argparse.ArgumentParser:
         "--prices", type=Path, metavar="FILE", help="price table (default: the bundled us-east-1)"
     )
     cost.add_argument("--json", action="store_true", help="print JSON instead of the table")
+
+
+def _redrive_command(sub: argparse._SubParsersAction[_Parser]) -> None:
     from .redrive_keys import DEFAULT_SEARCH_LIMIT, search_limit
 
     red = sub.add_parser(
@@ -255,7 +273,6 @@ def parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="send every AWS call here: an emulator, such as `local --keep-running`'s",
     )
-    return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
