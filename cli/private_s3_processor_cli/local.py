@@ -32,6 +32,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -581,18 +582,22 @@ def run_worker(endpoint: str, p: Processor, row: Row, cwd: Path) -> None:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH", "")]))
     row.environment = {k: v for k, v in env.items() if k.startswith("S3_")}
     start = time.monotonic()
-    with subprocess.Popen(
-        worker_command(p),
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # Like a Fargate task, the worker does not receive the Ctrl-C typed at `local`
-        # (which then lets the running tasks finish before it prints the table).
-        start_new_session=True,
-    ) as proc:
+    with _LAUNCHING:
+        if _STOPPING:
+            raise SystemExit(1)  # this pool thread ends; the process is exiting anyway
+        proc = subprocess.Popen(
+            worker_command(p),
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # Like a Fargate task, the worker does not receive the Ctrl-C typed at `local`
+            # (which then lets the running tasks finish before it prints the table).
+            start_new_session=True,
+        )
         _WORKERS.add(proc)
+    with proc:
         try:
             stdout, stderr = proc.communicate(timeout=3600)
         except subprocess.TimeoutExpired:
@@ -611,11 +616,19 @@ def run_worker(endpoint: str, p: Processor, row: Row, cwd: Path) -> None:
 
 
 _WORKERS: set[subprocess.Popen[str]] = set()  # the workers running now
+_LAUNCHING = threading.Lock()  # held while a worker is started and registered
+_STOPPING = False  # set by stop_workers(): no worker starts after it
 
 
 def stop_workers() -> None:
     """Terminate the running workers and what they started (each leads a process group
-    of its own); for an immediate stop, from a signal handler."""
+    of its own); for an immediate stop, from a signal handler. Holding the launch lock
+    (never released: the process exits next), so a worker being started right now is
+    either in the set or never started, never orphaned. The main thread, where signal
+    handlers run, never holds that lock; the timeout only bounds the unforeseen."""
+    global _STOPPING
+    _LAUNCHING.acquire(timeout=5)
+    _STOPPING = True
     for proc in list(_WORKERS):
         with suppress(ProcessLookupError, PermissionError):  # it has just ended
             os.killpg(proc.pid, signal.SIGTERM)
