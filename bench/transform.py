@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from private_s3_processor import Context, ExpansionError, expand
+from private_s3_processor.delivery import MODES
+from private_s3_processor.properties import Properties
 from private_s3_processor.rules import MAX_RESOURCES
 
 from bench.worker import machine, write_section
@@ -37,6 +39,8 @@ from bench.worker import machine, write_section
 REGION = "eu-west-1"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/worker:1.0"
 SIZES = (1, 10, 40)
+# The goal of 40 processors per stack is for the delivery a processor gets by default.
+DEFAULT_DELIVERY = Properties.model_fields["Delivery"].default
 
 
 def processors_template(n: int, **extra: Any) -> dict[str, Any]:
@@ -184,21 +188,33 @@ def size(template: dict[str, Any]) -> tuple[int, int]:
     return len(out["Resources"]), len(json.dumps(out, separators=(",", ":")))
 
 
+def _expands(n: int, extra: dict[str, Any]) -> tuple[int, int] | None:
+    """The size of ``n`` processors expanded, or None when the transform refuses them
+    as CloudFormation would (limits.py)."""
+    try:
+        return size(processors_template(n, **extra))
+    except ExpansionError:
+        return None
+
+
 def scale(delivery: str) -> Scale:
+    """Resources and bytes per processor of one delivery mode, and the most processors
+    one stack holds. The search starts where the mode's resource count per processor
+    (delivery/) puts CloudFormation's resource limit, and walks from there to the count
+    that expands with one more refused: two expansions when the count is right."""
     extra = {"Delivery": delivery}
     r1, b1 = size(processors_template(1, **extra))
     r2, b2 = size(processors_template(2, **extra))
     per, per_bytes = r2 - r1, b2 - b1
-    n, fits = 1, (r1, b1)
-    while True:
-        try:
-            resources, bytes_ = size(processors_template(n + 1, **extra))
-        except ExpansionError:
-            # The transform refuses what CloudFormation would (limits.py): n + 1
-            # processors pass one of the limits, and their resource count says which.
-            limit = "resources" if r1 + per * n > MAX_RESOURCES else "bytes"
-            break
-        n, fits = n + 1, (resources, bytes_)
+    n = max(1, (MAX_RESOURCES - (r1 - per)) // MODES[delivery].resources_per_processor)
+    fits = _expands(n, extra)
+    while fits is None:  # the bytes limit binds first (one processor always expands)
+        n -= 1
+        fits = _expands(n, extra)
+    while (bigger := _expands(n + 1, extra)) is not None:
+        n, fits = n + 1, bigger
+    # n + 1 processors pass one of the limits; their resource count says which.
+    limit = "resources" if r1 + per * n > MAX_RESOURCES else "bytes"
     return Scale(
         delivery,
         r1 - per,
@@ -234,7 +250,7 @@ def measure(repeats: int, cold_repeats: int) -> dict[str, Any]:
             }
         )
     result["warm"] = rows
-    result["scale"] = [scale("Direct"), scale("Orchestrated")]
+    result["scale"] = [scale(delivery) for delivery in MODES]
     return result
 
 
@@ -303,11 +319,11 @@ def scale_section(r: dict[str, Any], command: str) -> str:
             f"{s.shared_bytes:,} | {s.bytes_per_processor:,} | {s.max_processors} | "
             f"{s.limit} | {s.at_max[0]} resources, {s.at_max[1]:,} bytes |"
         )
-    direct = r["scale"][0]
+    default = next(s for s in r["scale"] if s.delivery == DEFAULT_DELIVERY)
     lines += [
         "",
-        f"Goal: at least 40 processors in one stack — {direct.max_processors} with `Direct` "
-        "delivery.",
+        f"Goal: at least 40 processors in one stack — {default.max_processors} with "
+        f"`{default.delivery}` delivery.",
         "",
     ]
     return "\n".join(lines)

@@ -7,9 +7,11 @@ import os
 
 import pytest
 from private_s3_processor import ExpansionError
+from private_s3_processor.delivery import MODES
 from private_s3_processor.rules import MAX_RESOURCES, MAX_TEMPLATE_BYTES
 
 from bench.transform import (
+    DEFAULT_DELIVERY,
     context,
     processors_template,
     sam_template,
@@ -19,20 +21,34 @@ from bench.transform import (
     warm,
 )
 
+# The shared network (2 AZs, all endpoints) and the cluster.
+SHARED_RESOURCES = 16
+
 
 def test_forty_processors_fit_in_one_stack_and_forty_one_do_not() -> None:
+    per = MODES[DEFAULT_DELIVERY].resources_per_processor
     resources, bytes_ = size(processors_template(40))
-    assert resources == 16 + 12 * 40 <= MAX_RESOURCES
+    assert resources == SHARED_RESOURCES + per * 40 <= MAX_RESOURCES
     assert bytes_ < MAX_TEMPLATE_BYTES / 2
-    with pytest.raises(ExpansionError, match="508 resources"):
+    with pytest.raises(ExpansionError, match=f"{SHARED_RESOURCES + per * 41} resources"):
         size(processors_template(41))
 
 
-def test_scale_search_finds_the_limits() -> None:
-    direct, orchestrated = scale("Direct"), scale("Orchestrated")
-    assert (direct.shared_resources, direct.per_processor, direct.max_processors) == (16, 12, 40)
-    assert (orchestrated.per_processor, orchestrated.max_processors) == (14, 34)
-    assert direct.limit == orchestrated.limit == "resources"
+@pytest.mark.parametrize("delivery", list(MODES))
+def test_scale_search_finds_each_modes_limit(delivery: str) -> None:
+    """The expansion has the resources the mode declares, and the search finds the most
+    processors CloudFormation's resource limit allows."""
+    mode = MODES[delivery]
+    found = scale(delivery)
+    assert (found.shared_resources, found.per_processor) == (
+        SHARED_RESOURCES,
+        mode.resources_per_processor,
+    )
+    assert found.limit == "resources"
+    assert (
+        found.max_processors == (MAX_RESOURCES - SHARED_RESOURCES) // mode.resources_per_processor
+    )
+    assert found.at_max[0] == SHARED_RESOURCES + mode.resources_per_processor * found.max_processors
 
 
 def test_expansion_is_faster_than_sam_per_output_resource(

@@ -1,4 +1,4 @@
-"""IAM: the task role, the execution role and the role EventBridge uses to run tasks.
+"""IAM: the task role, the execution role and the role EventBridge uses to deliver.
 
 Least privilege (SPEC semantics 3): every statement names its resources. The one
 ``*`` is ``ecr:GetAuthorizationToken``, which has no resource-level permissions.
@@ -7,6 +7,7 @@ Least privilege (SPEC semantics 3): every statement names its resources. The one
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from troposphere import GetAtt, Ref, Sub, iam
@@ -177,45 +178,57 @@ def execution_role(p: Processor) -> iam.Role:
     return execution
 
 
-def events_role(p: Processor) -> iam.Role:
-    """What the rule needs to start the task: RunTask on this family in this cluster,
-    PassRole on the two task roles to ECS tasks only, and tagging the tasks it starts."""
-    ids = ProcessorIds(p.logical_id)
+@dataclass(frozen=True)
+class InlinePolicy:
+    """A role's one inline policy: its name and statements."""
+
+    name: str
+    statements: list[dict[str, Any]]
+
+
+def events_role(p: Processor, policy: InlinePolicy) -> iam.Role:
+    """The role the rule uses to deliver to its target, with what the processor's
+    delivery mode says the target needs (``delivery/``)."""
     events = trust(
         "events.amazonaws.com", {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}}
     )
-    if p.orchestrated:
-        # The state machine runs the task; the rule only starts it (orchestration.py).
-        start = [
-            {
-                "Sid": "StartStateMachine",
-                "Effect": "Allow",
-                "Action": "states:StartExecution",
-                "Resource": Ref(ids.state_machine),
-            }
-        ]
-        return role(ids.events_role, events, "start-execution", start, p.props.Tags)
-    statements = [
-        {
-            "Sid": "RunProcessorTask",
-            "Effect": "Allow",
-            "Action": "ecs:RunTask",
-            "Resource": arn("ecs", f"task-definition/${{AWS::StackName}}-{p.logical_id}:*"),
-            "Condition": {"ArnEquals": {"ecs:cluster": GetAtt(CLUSTER, "Arn")}},
-        },
-        {
-            "Sid": "TagStartedTasks",
-            "Effect": "Allow",
-            "Action": "ecs:TagResource",
-            "Resource": arn("ecs", f"task/${{{CLUSTER}}}/*"),
-            "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
-        },
-        {
-            "Sid": "PassTaskRoles",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": [GetAtt(ids.task_role, "Arn"), GetAtt(ids.execution_role, "Arn")],
-            "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-        },
-    ]
-    return role(ids.events_role, events, "run-task", statements, p.props.Tags)
+    return role(
+        ProcessorIds(p.logical_id).events_role, events, policy.name, policy.statements, p.props.Tags
+    )
+
+
+# Statements both a rule (Direct) and a state machine (Orchestrated) need to start tasks.
+
+
+def run_task_statement(p: Processor) -> dict[str, Any]:
+    """RunTask on this processor's task family, in this cluster only."""
+    return {
+        "Sid": "RunProcessorTask",
+        "Effect": "Allow",
+        "Action": "ecs:RunTask",
+        "Resource": arn("ecs", f"task-definition/${{AWS::StackName}}-{p.logical_id}:*"),
+        "Condition": {"ArnEquals": {"ecs:cluster": GetAtt(CLUSTER, "Arn")}},
+    }
+
+
+def tag_started_tasks_statement() -> dict[str, Any]:
+    """Tagging the tasks RunTask starts (EnableECSManagedTags, PropagateTags)."""
+    return {
+        "Sid": "TagStartedTasks",
+        "Effect": "Allow",
+        "Action": "ecs:TagResource",
+        "Resource": arn("ecs", f"task/${{{CLUSTER}}}/*"),
+        "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
+    }
+
+
+def pass_task_roles_statement(p: Processor) -> dict[str, Any]:
+    """PassRole on the two task roles, to ECS tasks only."""
+    ids = ProcessorIds(p.logical_id)
+    return {
+        "Sid": "PassTaskRoles",
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": [GetAtt(ids.task_role, "Arn"), GetAtt(ids.execution_role, "Arn")],
+        "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from troposphere import AWSHelperFn, BaseAWSObject, GetAtt, Ref, Sub, Tags
@@ -48,6 +49,23 @@ def tagged(values: Mapping[str, Any]) -> dict[str, Tags]:
     if not values:
         return {}
     return {"Tags": Tags(**{k: user(v) for k, v in sorted(values.items())})}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a reference to a processor becomes: ``Ref`` of ``logical_id``, its ``GetAtt``
+    attribute, or (``value`` set) a value the user gave, such as an existing VPC's ID."""
+
+    logical_id: str = ""
+    attribute: str | None = None
+    value: Any = None
+
+    def as_intrinsic(self) -> Any:
+        if self.value is not None:
+            return self.value
+        if self.attribute is None:
+            return {"Ref": self.logical_id}
+        return {"Fn::GetAtt": [self.logical_id, self.attribute]}
 
 
 def ref(logical_id: str) -> Ref:

@@ -15,9 +15,10 @@ from typing import Any
 
 from troposphere import AWSObject, ecs
 
-from . import access, failures, limits, network, orchestration, storage, task, trigger
+from . import access, failures, limits, network, storage, task, trigger
 from .cfn import plain, tagged
 from .context import Context
+from .delivery import mode_of
 from .errors import ExpansionError, shown
 from .names import CLUSTER, SHARED_NETWORK, ProcessorIds
 from .references import Rewriter, attribute_targets
@@ -49,62 +50,22 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
             ]
         )
 
-    pseudo = {
-        "AWS::Region": ctx.region,
-        "AWS::AccountId": ctx.account_id,
-        "AWS::Partition": partition_of(ctx.region),
-    }
-    errors: list[str] = []
-    processors: list[Processor] = []
-    for logical_id, resource in resources.items():
-        if not isinstance(resource, Mapping):
-            errors.append(f"Resource '{logical_id}': must be a map (got {shown(resource)})")
-            continue
-        if resource.get("Type") != TYPE_NAME:
-            continue
-        parsed = parse(logical_id, resource, ctx.parameters, pseudo)
-        if isinstance(parsed, list):
-            errors += parsed
-        else:
-            processors.append(parsed)
-    if errors:
-        raise ExpansionError(errors)
+    processors = _processors(resources, ctx)
     if not processors:
         return copy.deepcopy(dict(template))
 
     for p in processors:
         ctx.warnings.extend(_principal_warnings(p))
+    errors: list[str] = []
     shared, own, network_refs = _networks(processors, errors, ctx.warnings)
     if errors:
         raise ExpansionError(errors)
-    try:
-        prefix_list = ctx.s3_prefix_list(ctx.region)
-    except Exception as exc:
-        raise ExpansionError(
-            [
-                f"Template: could not look up the S3 prefix list ID of region {ctx.region} "
-                f"(the task security group's egress to S3 needs it): {exc}"
-            ]
-        ) from exc
+    prefix_list = _prefix_list(ctx)
 
     generated: dict[str, list[AWSObject]] = {}
     for p in processors:
-        net = network_refs[p.logical_id]
-        objects: list[AWSObject] = list(own.get(p.logical_id, []))
-        objects += [
-            storage.bucket(p),
-            storage.bucket_policy(p, net.s3_endpoint, net.vpc),
-            task.log_group(p),
-            access.task_role(p),
-            access.execution_role(p),
-            task.task_definition(p),
-            *task.task_security_group(p, net, prefix_list),
-            access.events_role(p),
-            trigger.rule(p, net),
-            *trigger.dead_letter_queue(p),
-            *(orchestration.resources(p, net) if p.orchestrated else failures.failure_rule(p)),
-            *failures.alarms(p),
-        ]
+        objects = list(own.get(p.logical_id, []))
+        objects += _processor_resources(p, network_refs[p.logical_id], prefix_list)
         if p.depends_on:
             for obj in objects:
                 obj.DependsOn = list(p.depends_on)
@@ -128,6 +89,66 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
         raise ExpansionError(found.errors)
     ctx.warnings.extend(found.warnings)
     return out
+
+
+def _processors(resources: Mapping[str, Any], ctx: Context) -> list[Processor]:
+    """Every processor of the template, validated; or every error in any of them."""
+    pseudo = {
+        "AWS::Region": ctx.region,
+        "AWS::AccountId": ctx.account_id,
+        "AWS::Partition": partition_of(ctx.region),
+    }
+    errors: list[str] = []
+    processors: list[Processor] = []
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, Mapping):
+            errors.append(f"Resource '{logical_id}': must be a map (got {shown(resource)})")
+            continue
+        if resource.get("Type") != TYPE_NAME:
+            continue
+        parsed = parse(logical_id, resource, ctx.parameters, pseudo)
+        if isinstance(parsed, list):
+            errors += parsed
+        else:
+            processors.append(parsed)
+    if errors:
+        raise ExpansionError(errors)
+    return processors
+
+
+def _prefix_list(ctx: Context) -> str:
+    try:
+        return ctx.s3_prefix_list(ctx.region)
+    except Exception as exc:
+        raise ExpansionError(
+            [
+                f"Template: could not look up the S3 prefix list ID of region {ctx.region} "
+                f"(the task security group's egress to S3 needs it): {exc}"
+            ]
+        ) from exc
+
+
+def _processor_resources(
+    p: Processor, net: network.NetworkRefs, prefix_list: str
+) -> list[AWSObject]:
+    """One processor's resources, in output order. What its delivery mode decides (the
+    rule's target and what the events role may do for it, which rules may send to the
+    dead-letter queue, the resources the mode adds) comes from the mode (delivery/)."""
+    mode = mode_of(p)
+    return [
+        storage.bucket(p),
+        storage.bucket_policy(p, net.s3_endpoint, net.vpc),
+        task.log_group(p),
+        access.task_role(p),
+        access.execution_role(p),
+        task.task_definition(p),
+        *task.task_security_group(p, net, prefix_list),
+        access.events_role(p, mode.rule_permissions(p)),
+        trigger.rule(p, mode.target(p, net)),
+        *trigger.dead_letter_queue(p, mode.dead_letter_senders(ProcessorIds(p.logical_id))),
+        *mode.resources(p, net),
+        *failures.alarms(p),
+    ]
 
 
 def _principal_warnings(p: Processor) -> list[str]:
@@ -227,29 +248,11 @@ def _assemble(
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     out = copy.deepcopy(dict(template))
     names = {p.logical_id for p in processors}
-    errors: list[str] = []
-
-    # A processor's own name is taken too: a generated ID equal to it (processor Inv
-    # beside a processor InvTaskDefinition, or one named PrivateS3Vpc) would make every
-    # reference to it ambiguous.
-    taken: dict[str, str] = {name: f"the name of processor '{name}'" for name in names}
-    for name in out.get("Parameters") or {}:
-        taken[name] = "a parameter of the template"
-    for name in out["Resources"]:
-        if name not in names:
-            taken[name] = "a resource of the template"
-    for obj in shared:
-        _claim(obj.title, "the shared network and cluster", taken, errors)
-    for processor, objects in generated.items():
-        for obj in objects:
-            _claim(obj.title, f"processor '{processor}'", taken, errors)
-    if errors:
-        raise ExpansionError(errors)
+    _check_ids(out, names, shared, generated)
 
     members = {p: [o.title for o in objs] for p, objs in generated.items()}
     targets = {
-        p.logical_id: attribute_targets(p.logical_id, _vpc_value(p), p.props.Delivery)
-        for p in processors
+        p.logical_id: attribute_targets(p.logical_id, _vpc_value(p), mode_of(p)) for p in processors
     }
     rewriter = Rewriter(targets, members)
 
@@ -300,6 +303,33 @@ def _assemble(
     if rewriter.errors:
         raise ExpansionError(rewriter.errors)
     return out, members
+
+
+def _check_ids(
+    template: Mapping[str, Any],
+    names: set[str],
+    shared: list[AWSObject],
+    generated: dict[str, list[AWSObject]],
+) -> None:
+    """Refuse a generated logical ID that the template already uses, or that two
+    generators would both use."""
+    errors: list[str] = []
+    # A processor's own name is taken too: a generated ID equal to it (processor Inv
+    # beside a processor InvTaskDefinition, or one named PrivateS3Vpc) would make every
+    # reference to it ambiguous.
+    taken: dict[str, str] = {name: f"the name of processor '{name}'" for name in names}
+    for name in template.get("Parameters") or {}:
+        taken[name] = "a parameter of the template"
+    for name in template["Resources"]:
+        if name not in names:
+            taken[name] = "a resource of the template"
+    for obj in shared:
+        _claim(obj.title, "the shared network and cluster", taken, errors)
+    for processor, objects in generated.items():
+        for obj in objects:
+            _claim(obj.title, f"processor '{processor}'", taken, errors)
+    if errors:
+        raise ExpansionError(errors)
 
 
 def _claim(name: str, owner: str, taken: dict[str, str], errors: list[str]) -> None:

@@ -1,63 +1,18 @@
-"""Failures made visible: a task that stopped without doing its work lands in the
-processor's dead-letter queue; a queue with messages raises an alarm, and one whose
-oldest message nears expiry raises another.
+"""Failures made visible: a dead-letter queue with messages raises an alarm, and one
+whose oldest message nears expiry raises another.
 
-EventBridge counts a launch as delivered once ECS accepts ``RunTask``, so a task
-that then fails (non-zero exit, or never started) reaches neither the retry policy
-nor the dead-letter queue. A rule on ECS "Task State Change" catches those.
+How a failed upload reaches the queue depends on the delivery mode (``delivery/``: the
+failure rule of ``Direct``, the state machine of ``Orchestrated``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from troposphere import GetAtt, Sub, cloudwatch, events
+from troposphere import GetAtt, cloudwatch
 
 from .cfn import tagged, user
-from .names import CLUSTER, ProcessorIds
-from .rules import (
-    DEAD_LETTER_AGE_ALARM_S,
-    DEAD_LETTER_AGE_PERIOD_S,
-    DEAD_LETTER_RETENTION_S,
-    FAILURE_STOP_CODES,
-    NON_FAILURE_EXIT_CODES,
-)
+from .names import ProcessorIds
+from .rules import DEAD_LETTER_AGE_ALARM_S, DEAD_LETTER_AGE_PERIOD_S, DEAD_LETTER_RETENTION_S
 from .spec import Processor
-
-
-def failure_pattern(p: Processor) -> dict[str, Any]:
-    """STOPPED tasks of this processor's family in the cluster that failed: an exit code
-    other than the worker's outcomes, or a stop code meaning the work never ran."""
-    family = Sub(
-        "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/"
-        f"${{AWS::StackName}}-{p.logical_id}:"
-    )
-    return {
-        "source": ["aws.ecs"],
-        "detail-type": ["ECS Task State Change"],
-        "detail": {
-            "clusterArn": [GetAtt(CLUSTER, "Arn")],
-            "lastStatus": ["STOPPED"],
-            "taskDefinitionArn": [{"prefix": family}],
-            "$or": [
-                {"stopCode": list(FAILURE_STOP_CODES)},
-                {"containers": {"exitCode": [{"anything-but": list(NON_FAILURE_EXIT_CODES)}]}},
-            ],
-        },
-    }
-
-
-def failure_rule(p: Processor) -> list[Any]:
-    ids = ProcessorIds(p.logical_id)
-    rule = events.Rule(
-        ids.failure_rule,
-        Description=f"Failed tasks of processor {p.logical_id} go to its dead-letter queue",
-        EventPattern=failure_pattern(p),
-        State="ENABLED",
-        Targets=[events.Target(Id="failures", Arn=GetAtt(ids.dead_letter_queue, "Arn"))],
-        **tagged(p.props.Tags),
-    )
-    return [rule]
 
 
 def alarms(p: Processor) -> list[cloudwatch.Alarm]:

@@ -9,39 +9,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from .cfn import Target
+from .delivery import MODES, DeliveryMode
 from .errors import did_you_mean, shown
 from .names import CLUSTER, ProcessorIds
 
-
-@dataclass(frozen=True)
-class Target:
-    """What a reference becomes: ``Ref`` of ``logical_id``, its ``GetAtt`` attribute,
-    or (``value`` set) a value the user gave, such as an existing VPC's ID."""
-
-    logical_id: str = ""
-    attribute: str | None = None
-    value: Any = None
-
-    def as_intrinsic(self) -> Any:
-        if self.value is not None:
-            return self.value
-        if self.attribute is None:
-            return {"Ref": self.logical_id}
-        return {"Fn::GetAtt": [self.logical_id, self.attribute]}
+__all__ = ["ATTRIBUTES", "MODE_ATTRIBUTES", "Rewriter", "Target", "attribute_targets", "referenced"]
 
 
-# Attributes that exist only in one delivery mode, and the mode.
-MODE_ATTRIBUTES = {
-    "StateMachineArn": "Orchestrated",
-}
-
-
-def attribute_targets(processor: str, vpc: Any, delivery: str | None = None) -> dict[str, Target]:
-    """Every ``!GetAtt <processor>.<Attr>`` the transform offers (for ``delivery``; all
-    of them when None)."""
+def attribute_targets(
+    processor: str, vpc: Any, mode: DeliveryMode | None = None
+) -> dict[str, Target]:
+    """Every ``!GetAtt <processor>.<Attr>`` the transform offers: the common ones, then
+    those of the processor's delivery ``mode`` (of every mode when None)."""
     ids = ProcessorIds(processor)
     vpc_target = (
         Target(vpc["Ref"]) if isinstance(vpc, dict) and set(vpc) == {"Ref"} else Target(value=vpc)
@@ -59,15 +41,23 @@ def attribute_targets(processor: str, vpc: Any, delivery: str | None = None) -> 
         "ExecutionRoleArn": Target(ids.execution_role, "Arn"),
         "TaskSecurityGroupId": Target(ids.task_security_group, "GroupId"),
         "VpcId": vpc_target,
-        "StateMachineArn": Target(ids.state_machine),
     }
-    return {
-        name: target
-        for name, target in every.items()
-        if delivery is None or MODE_ATTRIBUTES.get(name, delivery) == delivery
-    }
+    for m in MODES.values() if mode is None else (mode,):
+        every.update(m.attributes(ids))
+    return every
 
 
+def _modes_offering() -> dict[str, tuple[str, ...]]:
+    """Attributes of delivery modes -> the modes that offer them."""
+    offering: dict[str, list[str]] = {}
+    for name, mode in MODES.items():
+        for attribute in mode.attributes(ProcessorIds("X")):
+            offering.setdefault(attribute, []).append(name)
+    return {attribute: tuple(names) for attribute, names in offering.items()}
+
+
+# Attributes that exist only with some values of Delivery, and those values.
+MODE_ATTRIBUTES = _modes_offering()
 ATTRIBUTES = tuple(attribute_targets("X", {"Ref": "V"}))
 
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -132,7 +122,8 @@ class Rewriter:
         if isinstance(attribute, str) and attribute in MODE_ATTRIBUTES:
             self.errors.append(
                 f"{where}: Fn::GetAtt {processor}.{attribute} exists only with Delivery: "
-                f"{MODE_ATTRIBUTES[attribute]} (processor '{processor}' uses the other mode)"
+                f"{' or '.join(MODE_ATTRIBUTES[attribute])} (processor '{processor}' uses the "
+                "other mode)"
             )
             return None
         self.errors.append(

@@ -86,7 +86,7 @@ def smallest_memory(cpu: int) -> int:
 
 
 # Delivery: Orchestrated. A launch that did not give the worker a chance to run is
-# retried; the state machine counts every such retry against one budget (workflow.py):
+# retried; the state machine counts every such retry against one budget (delivery/workflow.py):
 # LAUNCH_RETRIES retries, the n-th waiting a whole number of seconds drawn uniformly
 # from 0 to LAUNCH_DELAYS_S[n] (capped exponential backoff with full jitter), so the
 # worst case waits 2+4+8+16+32+60 = 122 s over 7 attempts before dead-lettering.

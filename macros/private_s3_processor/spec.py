@@ -69,11 +69,6 @@ class Processor:
     # the deployed template says where each value came from (and the parameter stays used).
     resolved_from: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def orchestrated(self) -> bool:
-        """``Delivery: Orchestrated``: a state machine between the rule and the task."""
-        return self.props.Delivery == "Orchestrated"
-
 
 def parse(
     logical_id: str,

@@ -9,26 +9,32 @@ task that exits non-zero never reaches its retry policy or dead-letter queue. Wi
 retry launches and send every upload that still did not get processed, with the
 reason, to the processor's dead-letter queue. The overrides are built with JSONPath,
 which escapes any key correctly (EventBridge's input template does not). The definition
-itself, and what it retries, is in ``workflow.py``.
+itself, and what it retries, is in ``workflow.py`` beside this module.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from troposphere import GetAtt, Join, Ref, Sub, logs, stepfunctions
+from troposphere import AWSObject, GetAtt, Join, Ref, Sub, events, logs, stepfunctions
 
-from .access import role, trust
-from .cfn import arn, tagged
-from .checkov import skips
-from .names import CLUSTER, ProcessorIds
-from .network import NetworkRefs
-from .spec import Processor
-from .storage import record_policies
-from .task import security_groups
-from .workflow import ENVIRONMENT_PATHS, definition
-
-__all__ = ["ENVIRONMENT_PATHS", "definition", "resources"]
+from ..access import (
+    InlinePolicy,
+    pass_task_roles_statement,
+    role,
+    run_task_statement,
+    tag_started_tasks_statement,
+    trust,
+)
+from ..cfn import Target, arn, tagged
+from ..checkov import skips
+from ..names import CLUSTER, ProcessorIds
+from ..network import NetworkRefs
+from ..spec import Processor
+from ..storage import record_policies
+from ..task import security_groups
+from .base import DeliveryMode
+from .workflow import definition
 
 
 def log_group(p: Processor) -> logs.LogGroup:
@@ -50,26 +56,14 @@ def state_machine_role(p: Processor) -> Any:
     roles to ECS, send to the processor's dead-letter queue, and deliver its logs."""
     ids = ProcessorIds(p.logical_id)
     statements: list[dict[str, Any]] = [
-        {
-            "Sid": "RunProcessorTask",
-            "Effect": "Allow",
-            "Action": "ecs:RunTask",
-            "Resource": arn("ecs", f"task-definition/${{AWS::StackName}}-{p.logical_id}:*"),
-            "Condition": {"ArnEquals": {"ecs:cluster": GetAtt(CLUSTER, "Arn")}},
-        },
+        run_task_statement(p),
         {
             "Sid": "FollowTasks",
             "Effect": "Allow",
             "Action": ["ecs:DescribeTasks", "ecs:StopTask"],
             "Resource": arn("ecs", f"task/${{{CLUSTER}}}/*"),
         },
-        {
-            "Sid": "TagStartedTasks",
-            "Effect": "Allow",
-            "Action": "ecs:TagResource",
-            "Resource": arn("ecs", f"task/${{{CLUSTER}}}/*"),
-            "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
-        },
+        tag_started_tasks_statement(),
         {
             # .sync learns that a task stopped through this Step Functions managed rule.
             "Sid": "SyncRule",
@@ -77,13 +71,7 @@ def state_machine_role(p: Processor) -> Any:
             "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
             "Resource": arn("events", "rule/StepFunctionsGetEventsForECSTaskRule"),
         },
-        {
-            "Sid": "PassTaskRoles",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": [GetAtt(ids.task_role, "Arn"), GetAtt(ids.execution_role, "Arn")],
-            "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-        },
+        pass_task_roles_statement(p),
         {
             "Sid": "DeadLetter",
             "Effect": "Allow",
@@ -149,5 +137,36 @@ def state_machine(p: Processor, net: NetworkRefs) -> stepfunctions.StateMachine:
     )
 
 
-def resources(p: Processor, net: NetworkRefs) -> list[Any]:
-    return [log_group(p), state_machine_role(p), state_machine(p, net)]
+class Orchestrated(DeliveryMode):
+    name: ClassVar[str] = "Orchestrated"
+    own_resources: ClassVar[int] = 3  # the log group, the role, the state machine
+
+    def target(self, p: Processor, net: NetworkRefs) -> events.Target:
+        """The whole event is the execution's input; the state machine builds the task's
+        overrides with JSONPath (workflow.py)."""
+        ids = ProcessorIds(p.logical_id)
+        return events.Target(
+            Id="orchestrator",
+            Arn=Ref(ids.state_machine),
+            RoleArn=GetAtt(ids.events_role, "Arn"),
+        )
+
+    def rule_permissions(self, p: Processor) -> InlinePolicy:
+        """The state machine runs the task; the rule only starts it."""
+        start = {
+            "Sid": "StartStateMachine",
+            "Effect": "Allow",
+            "Action": "states:StartExecution",
+            "Resource": Ref(ProcessorIds(p.logical_id).state_machine),
+        }
+        return InlinePolicy("start-execution", [start])
+
+    def resources(self, p: Processor, net: NetworkRefs) -> list[AWSObject]:
+        return [log_group(p), state_machine_role(p), state_machine(p, net)]
+
+    def dead_letter_senders(self, ids: ProcessorIds) -> list[str]:
+        # The state machine sends what it gives up on with its role, not as a rule.
+        return [ids.rule]
+
+    def attributes(self, ids: ProcessorIds) -> dict[str, Target]:
+        return {"StateMachineArn": Target(ids.state_machine)}

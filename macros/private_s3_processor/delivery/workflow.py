@@ -1,4 +1,5 @@
-"""The Orchestrated state machine's definition (Amazon States Language, JSONPath).
+"""The Orchestrated state machine's definition (Amazon States Language, JSONPath);
+the resources around it are in ``orchestrated.py``.
 
 One execution per upload: check the event, run the worker with ``ecs:runTask.sync``,
 retry what is transient, and send everything else to the dead-letter queue with the
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .rules import (
+from ..rules import (
     INVALID_PARAMETER_ERROR,
     LAUNCH_DELAYS_S,
     LAUNCH_ERRORS,
@@ -42,8 +43,8 @@ from .rules import (
     NON_FAILURE_EXIT_CODES,
     THROTTLED_CAUSES,
 )
-from .spec import Processor
-from .task import CONTAINER_NAME
+from ..spec import Processor
+from ..task import CONTAINER_NAME
 
 # The event fields the task gets, as JSONPath into the S3 event (the execution input).
 BUCKET = "$.detail.bucket.name"
