@@ -17,9 +17,9 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from private_s3_processor_cli import local
-from private_s3_processor_cli.emulator import moto_server
-from private_s3_processor_cli.launches import LaunchFaults
+from private_s3_processor_cli.local.emulator import moto_server
+from private_s3_processor_cli.local.launches import LaunchFaults
+from private_s3_processor_cli.local.session import deploy
 from private_s3_processor_cli.redrive import locate, redrive
 
 from bench.worker import machine, write_section
@@ -73,7 +73,7 @@ def scenario(
     result = Result(delivery, uploads, failures, throttling, seed)
     started = time.monotonic()
     faults = LaunchFaults(failures, throttling, seed)
-    with local.deploy(
+    with deploy(
         endpoint,
         template,
         {},

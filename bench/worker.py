@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from private_s3_processor_cli.emulator import aws_env, moto_server
+from private_s3_processor_cli.local.emulator import aws_env, moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench"

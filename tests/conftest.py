@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from private_s3_processor_cli.emulator import moto_server
+from private_s3_processor_cli.local.emulator import moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 # The project keeps its own copy of the shared payloads so a clone is self-contained.

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from private_s3_processor_cli import local
-from private_s3_processor_cli.launches import LaunchFaults
+from private_s3_processor_cli.local.emulator import CREDENTIALS, REGION
+from private_s3_processor_cli.local.launches import LaunchFaults
+from private_s3_processor_cli.local.session import Session, deploy
 from private_s3_processor_cli.main import main
 from private_s3_processor_cli.redrive import recorded_event
 
@@ -40,7 +41,7 @@ def flaky(tmp_path: Path, delivery: str) -> tuple[Path, Path]:
     return template, marker
 
 
-def messages(session: local.Session, queue: str) -> list[dict[str, Any]]:
+def messages(session: Session, queue: str) -> list[dict[str, Any]]:
     """Every message in ``queue``, left visible again for later readers."""
     sqs = session.aws["sqs"]
     found = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=30)
@@ -53,7 +54,7 @@ def messages(session: local.Session, queue: str) -> list[dict[str, Any]]:
 
 
 def redrive_cli(
-    session: local.Session, capsys: pytest.CaptureFixture[str], *extra: str
+    session: Session, capsys: pytest.CaptureFixture[str], *extra: str
 ) -> tuple[int, str, str]:
     code = main(
         [
@@ -63,7 +64,7 @@ def redrive_cli(
             "--endpoint-url",
             session.endpoint,
             "--region",
-            local.REGION,
+            REGION,
             *extra,
         ]
     )
@@ -73,7 +74,7 @@ def redrive_cli(
 
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in local.CREDENTIALS.items():
+    for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)
 
 
@@ -120,7 +121,7 @@ def test_orchestrated_carries_keys_the_direct_input_template_cannot(
     )
     body = tmp_path / "q.csv"
     body.write_text("x\n")
-    with local.deploy(emulator, template, {}, quiet) as session:
+    with deploy(emulator, template, {}, quiet) as session:
         for key in AWKWARD:
             session.upload(body, key, session.processors["Flaky"])
         session.settle()
@@ -138,7 +139,7 @@ def test_direct_dead_letters_them_and_redrive_carries_them(
     marker.unlink()
     body = tmp_path / "q.csv"
     body.write_text("x\n")
-    with local.deploy(emulator, template, {}, quiet) as session:
+    with deploy(emulator, template, {}, quiet) as session:
         p = session.processors["Flaky"]
         for key in AWKWARD[:2]:
             session.upload(body, key, p)
@@ -164,7 +165,7 @@ def test_orchestrated_dead_letters_a_failed_task_with_the_reason_then_redrive(
     template, marker = flaky(tmp_path, "Orchestrated")
     body = tmp_path / "f.csv"
     body.write_text("a\n")
-    with local.deploy(emulator, template, {}, quiet) as session:
+    with deploy(emulator, template, {}, quiet) as session:
         p = session.processors["Flaky"]
         session.upload(body, "in/one.csv", p)
         session.upload(body, "in/two.csv", p)
@@ -203,7 +204,7 @@ def test_direct_failed_task_redrive(
     template, marker = flaky(tmp_path, "Direct")
     body = tmp_path / "f.csv"
     body.write_text("a\n")
-    with local.deploy(emulator, template, {}, quiet) as session:
+    with deploy(emulator, template, {}, quiet) as session:
         p = session.processors["Flaky"]
         session.upload(body, "in/one.csv", p)
         session.settle()
@@ -225,7 +226,7 @@ def test_redrive_keeps_what_it_cannot_read_and_says_so(
     emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_credentials: None
 ) -> None:
     template, _ = flaky(tmp_path, "Orchestrated")
-    with local.deploy(emulator, template, {}, quiet) as session:
+    with deploy(emulator, template, {}, quiet) as session:
         p = session.processors["Flaky"]
         session.aws["sqs"].send_message(QueueUrl=p.dead_letter_queue, MessageBody="not json")
         code, out, err = redrive_cli(session, capsys, "--processor", "Flaky")

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from private_s3_processor_cli.emulator import aws_env
+from private_s3_processor_cli.local.emulator import aws_env
 
 from tests.conftest import ROOT
 from tests.macro_build import make_bundle, sam_env

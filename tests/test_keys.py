@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from private_s3_processor_cli import local
+from private_s3_processor_cli.local.eventbridge import apply_input_transformer, overrides_problem
+from private_s3_processor_cli.local.model import Row
+from private_s3_processor_cli.local.session import Session, deploy
 from private_s3_worker import ExitCode
 
 from tests.conftest import quiet
@@ -76,7 +78,7 @@ def test_the_key_classes_are_what_they_claim() -> None:
             json.loads(f'"{KEYS[name]}"')
 
 
-def drained(session: local.Session, queue: str) -> list[dict[str, Any]]:
+def drained(session: Session, queue: str) -> list[dict[str, Any]]:
     """Every message in ``queue`` (kept invisible while reading, so each comes once)."""
     sqs, found = session.aws["sqs"], []
     while batch := sqs.receive_message(
@@ -88,12 +90,12 @@ def drained(session: local.Session, queue: str) -> list[dict[str, Any]]:
 
 def run_mode(
     emulator: str, tmp: Path, delivery: str, keys: dict[str, str]
-) -> tuple[local.Session, list[Any]]:
+) -> tuple[Session, list[Any]]:
     template = tmp / f"keys-{delivery}.yaml"
     template.write_text(TEMPLATE.format(delivery=delivery))
     body = tmp / "body.csv"
     body.write_text("id\n1\n")
-    with local.deploy(emulator, template, {}, quiet) as session:
+    with deploy(emulator, template, {}, quiet) as session:
         p = session.processors["Keys"]
         for key in keys.values():
             session.upload(body, key, p)  # NUL cannot pass argv; the library can
@@ -105,24 +107,24 @@ def run_mode(
 @pytest.fixture(scope="module")
 def direct(
     emulator: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[local.Session, list[Any]]]:
+) -> Iterator[tuple[Session, list[Any]]]:
     yield run_mode(emulator, tmp_path_factory.mktemp("direct"), "Direct", EMULATED)
 
 
 @pytest.fixture(scope="module")
 def orchestrated(
     emulator: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[local.Session, list[Any]]]:
+) -> Iterator[tuple[Session, list[Any]]]:
     yield run_mode(emulator, tmp_path_factory.mktemp("orchestrated"), "Orchestrated", ORCHESTRATED)
 
 
-def rows_by_class(session: local.Session, keys: dict[str, str]) -> dict[str, local.Row]:
+def rows_by_class(session: Session, keys: dict[str, str]) -> dict[str, Row]:
     by_key = {row.key: row for row in session.results()}
     assert set(by_key) == set(keys.values())
     return {name: by_key[key] for name, key in keys.items()}
 
 
-def manifest_key(session: local.Session, row: local.Row) -> str:
+def manifest_key(session: Session, row: Row) -> str:
     """The source key the manifest of a processed row records."""
     (manifest,) = [o for o in row.outputs if o.endswith("/manifest.json")]
     body = session.aws["s3"].get_object(Bucket=row.bucket, Key=manifest)["Body"].read()
@@ -130,7 +132,7 @@ def manifest_key(session: local.Session, row: local.Row) -> str:
 
 
 def test_orchestrated_processes_every_class(
-    orchestrated: tuple[local.Session, list[Any]],
+    orchestrated: tuple[Session, list[Any]],
 ) -> None:
     session, letters = orchestrated
     for name, row in rows_by_class(session, ORCHESTRATED).items():
@@ -141,7 +143,7 @@ def test_orchestrated_processes_every_class(
 
 
 def test_direct_processes_plain_keys_and_dead_letters_the_rest(
-    direct: tuple[local.Session, list[Any]],
+    direct: tuple[Session, list[Any]],
 ) -> None:
     session, letters = direct
     rows = rows_by_class(session, EMULATED)
@@ -186,7 +188,7 @@ def test_direct_processes_plain_keys_and_dead_letters_the_rest(
     assert len(letters) == len(refused) + len(ALTERED)
 
 
-def test_lf_is_invalid_direct_input(direct: tuple[local.Session, list[Any]]) -> None:
+def test_lf_is_invalid_direct_input(direct: tuple[Session, list[Any]]) -> None:
     """The event S3 would send for a key holding LF, through the Direct rule's transformer
     as stored in the emulator: invalid JSON, so EventBridge dead-letters it."""
     session, _ = direct
@@ -199,14 +201,14 @@ def test_lf_is_invalid_direct_input(direct: tuple[local.Session, list[Any]]) -> 
             "object": {"key": KEYS["LF"], "size": 5, "etag": "0" * 32, "version-id": "v1"},
         },
     }
-    text = local.apply_input_transformer(p.target["InputTransformer"], event)
-    overrides, problem = local.overrides_problem(text)
+    text = apply_input_transformer(p.target["InputTransformer"], event)
+    overrides, problem = overrides_problem(text)
     assert overrides is None and problem is not None and "invalid JSON" in problem
 
 
 def test_nothing_is_processed_under_a_wrong_key_and_nothing_is_lost(
-    direct: tuple[local.Session, list[Any]],
-    orchestrated: tuple[local.Session, list[Any]],
+    direct: tuple[Session, list[Any]],
+    orchestrated: tuple[Session, list[Any]],
 ) -> None:
     for (session, _), keys in ((direct, EMULATED), (orchestrated, ORCHESTRATED)):
         for name, row in rows_by_class(session, keys).items():
@@ -220,7 +222,7 @@ def test_nothing_is_processed_under_a_wrong_key_and_nothing_is_lost(
     strict=True,
     raises=ValueError,
     reason="the local flow passes S3_KEY in the worker's environment, which cannot hold "
-    "NUL: subprocess raises 'embedded null byte' out of Session.settle (local.run_worker)",
+    "NUL: subprocess raises 'embedded null byte' out of Session.settle (local/ecs.py, run_worker)",
 )
 def test_orchestrated_nul_key_reaches_no_worker(emulator: str, tmp_path: Path) -> None:
     session, letters = run_mode(emulator, tmp_path, "Orchestrated", {"NUL": KEYS["NUL"]})

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from private_s3_processor_cli import local
+from private_s3_processor_cli.local.ecs import worker_command
+from private_s3_processor_cli.local.eventbridge import apply_input_transformer, overrides_problem
+from private_s3_processor_cli.local.session import deploy
 from private_s3_processor_cli.main import main
 from private_s3_worker.exitcodes import ExitCode
 
@@ -87,7 +89,7 @@ def test_a_key_with_a_quote_breaks_the_direct_input_and_lands_in_the_dlq(
 ) -> None:
     """EventBridge does not escape substituted values: like on AWS, the launch fails and
     the event goes to the dead-letter queue, with the error; nothing runs, nothing vanishes."""
-    with local.deploy(emulator, cases.INPUT / "prefix_only.yaml", {}, quiet) as session:
+    with deploy(emulator, cases.INPUT / "prefix_only.yaml", {}, quiet) as session:
         body = tmp_path / "q.csv"
         body.write_text("x\n")
         target = session.processors["Inbound"]
@@ -99,7 +101,7 @@ def test_a_key_with_a_quote_breaks_the_direct_input_and_lands_in_the_dlq(
     # A backslash that forms a valid JSON escape does not fail the input: the key arrives
     # altered (here a tab); the worker finds no version of it at all, fails, and the
     # failure rule dead-letters the upload (not "gone", which would count as done).
-    with local.deploy(emulator, cases.INPUT / "prefix_only.yaml", {}, quiet) as session2:
+    with deploy(emulator, cases.INPUT / "prefix_only.yaml", {}, quiet) as session2:
         session2.upload(body, "inbound/tab\\t.csv", session2.processors["Inbound"])
         session2.settle()
     (altered,) = session2.results()
@@ -149,7 +151,7 @@ def test_volume_three_processors_300_uploads(emulator: str, tmp_path: Path) -> N
     body = tmp_path / "body.txt"
     body.write_text("line\n")
     started = time.monotonic()
-    with local.deploy(emulator, template, {}, quiet, concurrency=2) as session:
+    with deploy(emulator, template, {}, quiet, concurrency=2) as session:
         plan: list[tuple[str, str, str | None]] = []  # (processor's bucket, key, expected)
         for i in range(300):
             name = ("Alpha", "Beta", "Gamma")[i % 3]
@@ -193,7 +195,7 @@ def test_worker_receives_exactly_what_the_transformer_produces(
     template.write_text(VOLUME)
     body = tmp_path / "gamma.c"
     body.write_bytes(b"0123456789\n" * 7)
-    with local.deploy(emulator, template, {}, quiet) as session:
+    with deploy(emulator, template, {}, quiet) as session:
         gamma = session.processors["Gamma"]
         session.upload(body, "c/Ürün (v2)+x.c", gamma)
         session.settle()
@@ -211,7 +213,7 @@ def test_worker_receives_exactly_what_the_transformer_produces(
         "S3_VERSION_ID": head["VersionId"],
     }
     assert row.overrides == json.loads(
-        local.apply_input_transformer(
+        apply_input_transformer(
             gamma.target["InputTransformer"], _event(gamma.bucket, "c/Ürün (v2)+x.c", head)
         )
     )
@@ -241,25 +243,25 @@ def test_input_transformer_semantics() -> None:
         "InputTemplate": '{"k": "<k>", "n": "<n>", "g": "<gone>"}',
     }
     event = {"detail": {"object": {"key": 'a "b"', "size": 3}}}
-    text = local.apply_input_transformer(transformer, event)
+    text = apply_input_transformer(transformer, event)
     assert text == '{"k": "a "b"", "n": "3", "g": "<gone>"}'  # raw, unescaped, as documented
-    assert local.overrides_problem(text)[1] is not None
-    assert local.overrides_problem('{"containerOverrides": []}') == (
+    assert overrides_problem(text)[1] is not None
+    assert overrides_problem('{"containerOverrides": []}') == (
         {"containerOverrides": []},
         None,
     )
-    assert "8192" in str(local.overrides_problem('"' + "x" * 9000 + '"')[1])
+    assert "8192" in str(overrides_problem('"' + "x" * 9000 + '"')[1])
 
 
 def test_test_mode_runs_the_test_command(emulator: str, tmp_path: Path) -> None:
-    with local.deploy(emulator, cases.INPUT / "test_mode.yaml", {}, quiet) as session:
+    with deploy(emulator, cases.INPUT / "test_mode.yaml", {}, quiet) as session:
         body = tmp_path / "t.csv"
         body.write_text("x\n")
         session.upload(body, "incoming/t.csv", session.processors["Trial"])
         session.settle()
     (row,) = session.results()
     assert (row.exit_code, row.status) == (0, "exited")
-    assert local.worker_command(session.processors["Trial"])[:2] == ["sh", "-c"]
+    assert worker_command(session.processors["Trial"])[:2] == ["sh", "-c"]
 
 
 @pytest.mark.parametrize(
@@ -360,7 +362,7 @@ def test_a_failed_task_lands_in_the_dead_letter_queue(emulator: str, tmp_path: P
     template.write_text(FAILING)
     body = tmp_path / "f.txt"
     body.write_text("0123456789abcdef\n")
-    with local.deploy(emulator, template, {}, quiet) as session:
+    with deploy(emulator, template, {}, quiet) as session:
         fragile = session.processors["Fragile"]
         session.upload(body, "in/f.txt", fragile)
         session.upload(body, "elsewhere/f.txt", fragile)

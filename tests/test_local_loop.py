@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from private_s3_processor_cli import local as local_flow
+from private_s3_processor_cli.local.session import deploy
 from private_s3_processor_cli.main import main
 
 import template as templates
@@ -262,7 +262,7 @@ def test_a_hand_made_execution_is_run_and_dead_lettered(emulator: str, tmp_path:
     is named after the execution."""
     template = tmp_path / "hand.yaml"
     template.write_text(HAND_STARTED)
-    with local_flow.deploy(emulator, template, {}, quiet) as session:
+    with deploy(emulator, template, {}, quiet) as session:
         p = session.processors["Hand"]
         odd_key = {
             "detail": {"bucket": {"name": p.bucket}, "object": {"key": 7, "size": 1, "etag": "e"}}

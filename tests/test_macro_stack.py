@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from private_s3_processor_cli.emulator import aws_env, moto_server
+from private_s3_processor_cli.local.emulator import aws_env, moto_server
 from private_s3_processor_cli.templates import load_template
 
 import template as templates

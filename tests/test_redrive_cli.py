@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from private_s3_processor_cli import local
-from private_s3_processor_cli.emulator import CREDENTIALS
+from private_s3_processor_cli.local.emulator import CREDENTIALS
+from private_s3_processor_cli.local.session import deploy
 from private_s3_processor_cli.main import parser
 from private_s3_processor_cli.redrive import clients
 
@@ -124,7 +124,7 @@ def test_the_local_flow_as_the_readme_types_it(emulator: str, tmp_path: Path) ->
     credentials, no profile anywhere."""
     template = tmp_path / "quiet.yaml"
     template.write_text(TEMPLATE)
-    with local.deploy(emulator, template, {}, quiet) as session:
+    with deploy(emulator, template, {}, quiet) as session:
         stack = session.stack
     env = without_aws(tmp_path)
     result = cli(

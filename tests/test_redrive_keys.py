@@ -16,8 +16,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from private_s3_processor_cli import local
-from private_s3_processor_cli.emulator import CREDENTIALS
+from private_s3_processor_cli.local.emulator import CREDENTIALS
+from private_s3_processor_cli.local.session import deploy
 from private_s3_processor_cli.main import main
 from private_s3_processor_cli.redrive import Deployed, Report, redrive
 from private_s3_processor_cli.redrive_keys import delivered_form, prefix_of_pattern
@@ -416,7 +416,7 @@ def test_the_local_flow_dead_letters_the_mangled_keys_and_redrive_processes_them
     body = tmp_path / "b.csv"
     body.write_text("x\n")
     keys = ["in/" + TAB, "in/" + U0041, "in/" + BACKSLASH]
-    with local.deploy(emulator, template, {}, quiet) as session:
+    with deploy(emulator, template, {}, quiet) as session:
         for key in keys:
             session.upload(body, key, session.processors["Keys"])
         session.settle()

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from private_s3_processor.delivery.direct import INPUT_PATHS, input_template
 from private_s3_processor.rules import MAX_OVERRIDES_CHARS
-from private_s3_processor.trigger import INPUT_PATHS, input_template
 
 from tests.golden import cases
 from tests.iam import as_list, statements
@@ -544,7 +544,7 @@ def _task_event(
 )
 def test_failure_rule_catches_failed_tasks_only(event: dict[str, Any], failed: bool) -> None:
     from moto.events.models import EventPattern
-    from private_s3_processor_cli.local import single_elements_unwrapped
+    from private_s3_processor_cli.local.eventbridge import single_elements_unwrapped
 
     rule = OUTPUTS["prefix_and_suffix"]["Resources"]["InvoicesFailureRule"]["Properties"]
     text = json.dumps(rule["EventPattern"])

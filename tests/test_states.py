@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from private_s3_processor.rules import LAUNCH_DELAYS_S, LAUNCH_RETRIES
 from private_s3_processor_cli import states
-from private_s3_processor_cli.launches import CAPACITY_REASON
+from private_s3_processor_cli.ecs_api import CAPACITY_REASON
 from private_s3_processor_cli.states import StatesError
 
 from tests.conftest import load_event

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
-from private_s3_processor_cli.emulator import aws_env
+from private_s3_processor_cli.local.emulator import aws_env
 from private_s3_worker import ExitCode
 
 from tests.conftest import BUCKET, ROOT, client, put

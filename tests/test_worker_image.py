@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from private_s3_processor_cli.emulator import aws_env
+from private_s3_processor_cli.local.emulator import aws_env
 
 from tests.conftest import BUCKET, ROOT, client, find_python313, put
 

@@ -293,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "diagram":
         return _diagram(args)
     if args.command == "local":
-        from .local_command import run_local
+        from .local.command import run_local
 
         return run_local(args)
     if args.command == "redrive":

@@ -27,8 +27,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from .emulator import CREDENTIALS
-from .launches import camel
+from .ecs_api import camel
+from .local.emulator import CREDENTIALS
 from .output import fail
 from .redrive_keys import (
     DEFAULT_SEARCH_LIMIT,

@@ -180,8 +180,8 @@ def delivery_problem(record: Record) -> str | None:
     """Why the processor's delivery could not carry this upload, or None.
 
     Both deliveries read the same fields: the state machine's JSONPath
-    (``orchestration.ENVIRONMENT_PATHS``) and the rule's InputTransformer
-    (``trigger.INPUT_PATHS``) need ``bucket.name``, ``object.key``, ``.size`` and
+    (``delivery.workflow.ENVIRONMENT_PATHS``) and the rule's InputTransformer
+    (``delivery.direct.INPUT_PATHS``) need ``bucket.name``, ``object.key``, ``.size`` and
     ``.etag``; ``version-id`` is used when present. Re-submitting a record without them
     would only start a task (or an execution) that fails later.
     """

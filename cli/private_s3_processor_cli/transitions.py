@@ -12,7 +12,7 @@ from typing import Any
 from private_s3_processor.rules import INVALID_PARAMETER_ERROR, LAUNCH_STOP_CODE
 
 from . import states
-from .launches import CAPACITY_REASON, THROTTLED_MESSAGE
+from .ecs_api import CAPACITY_REASON, THROTTLED_MESSAGE
 
 
 class CountError(Exception):

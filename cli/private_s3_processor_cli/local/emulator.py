@@ -1,5 +1,5 @@
 """The moto server as the local AWS, started on a free loopback port (tests, benchmarks,
-and the local flow)."""
+and the local flow): its credentials and region, clients for it, and stopping it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import boto3
+
+from .model import LocalError
 
 # moto finds the bucket of an S3 URL from its path only when the host is "localhost"
 # (with 127.0.0.1 it takes "127" for the bucket name): see DESIGN.md.
@@ -23,6 +28,7 @@ CREDENTIALS = {
     "AWS_DEFAULT_REGION": "eu-west-1",
     "AWS_REGION": "eu-west-1",
 }
+REGION = CREDENTIALS["AWS_REGION"]
 
 
 def free_port() -> int:
@@ -102,3 +108,35 @@ def is_emulator(endpoint: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def clients(endpoint: str) -> dict[str, Any]:
+    """A client of each service the local flow calls, talking to the emulator only."""
+    env = aws_env(endpoint)
+    session = boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
+        region_name=REGION,
+    )
+    return {
+        name: session.client(name, endpoint_url=endpoint)
+        for name in ("s3", "sqs", "events", "cloudformation", "ecs", "ec2", "stepfunctions")
+    }
+
+
+@contextmanager
+def emulator_at(endpoint_url: str | None, log: Path) -> Iterator[str]:
+    """The emulator at ``endpoint_url``, or a new moto server on a free loopback port."""
+    if endpoint_url:
+        if not is_emulator(endpoint_url):
+            raise LocalError(
+                f"no moto server answers at {endpoint_url} (is it running, and is that its port?)"
+            )
+        yield endpoint_url
+        return
+    try:
+        with moto_server(log) as url:
+            yield url
+    except RuntimeError as exc:
+        raise LocalError(str(exc)) from exc

@@ -1,4 +1,4 @@
-"""Launch faults the local flow can simulate, and the shapes ECS and Step Functions use.
+"""Launch faults the local flow can simulate.
 
 On AWS a launch fails in two ways users meet under load: ``RunTask`` answers 200 with
 ``failures[]`` (no Fargate capacity in the zone, an account quota), or it is throttled
@@ -13,16 +13,9 @@ import json
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-# ECS's documented reason when Fargate has no capacity (API failure reasons).
-CAPACITY_REASON = (
-    "Capacity is unavailable at this time. Please try again later or in a different "
-    "availability zone"
-)
-THROTTLED_MESSAGE = "Rate exceeded"
+from ..ecs_api import CAPACITY_REASON, THROTTLED_MESSAGE, camel_to_pascal
 
 
 class LaunchError(Exception):
@@ -76,43 +69,6 @@ class LaunchFaults:
             raise LaunchError(kind, task_definition)
 
 
-def _rekeyed(node: Any, first: Callable[[str], str]) -> Any:
-    """``node`` with ``first`` applied to the first letter of every key, throughout."""
-    if isinstance(node, dict):
-        return {first(k[:1]) + k[1:]: _rekeyed(v, first) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_rekeyed(v, first) for v in node]
-    return node
-
-
-def camel(node: Any) -> Any:
-    """Step Functions' PascalCase parameters as the ECS API's camelCase."""
-    return _rekeyed(node, str.lower)
-
-
-def stopped_task(
-    task_arn: str, cluster: str, task_definition: str, exit_code: int | None
-) -> dict[str, Any]:
-    """What ``runTask.sync`` reports of a stopped task (Step Functions' PascalCase)."""
-    container: dict[str, Any] = {"Name": "worker", "LastStatus": "STOPPED", "TaskArn": task_arn}
-    if exit_code is not None:
-        container["ExitCode"] = exit_code
-    return {
-        "TaskArn": task_arn,
-        "ClusterArn": cluster,
-        "TaskDefinitionArn": task_definition,
-        "LastStatus": "STOPPED",
-        "DesiredStatus": "STOPPED",
-        "StopCode": "EssentialContainerExited",
-        "StoppedReason": "Essential container in task exited",
-        "Containers": [container],
-    }
-
-
 def failures_cause(error: LaunchError) -> str:
+    """The cause ``runTask.sync`` gives when RunTask answered ``failures[]``."""
     return json.dumps({"Failures": camel_to_pascal(error.failures)})
-
-
-def camel_to_pascal(node: Any) -> Any:
-    """The ECS API's camelCase as Step Functions reports it."""
-    return _rekeyed(node, str.upper)

@@ -1,0 +1,180 @@
+"""The ``local`` subcommand: arguments in, the flow run, a table (or JSON lines) out.
+
+Exit status (README, "Command line"): 0 when every upload that matched a processor ended
+processed (skipped, gone and no match count as fine); 1 for bad input, usage or an
+emulator problem; 2 when the flow ran and uploads ended dead-lettered or lost; 128+N
+when signal N stopped it before every ``--upload`` was made (130 Ctrl-C, 143 SIGTERM).
+
+``--watch`` and ``--keep-running`` serve until Ctrl-C or SIGTERM (``serve.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from private_s3_processor import ExpansionError
+
+from ..output import PROG, fail
+from ..templates import OFFLINE_PREFIX_LIST, command_problems, load_template
+from .emulator import emulator_at
+from .launches import LaunchFaults
+from .model import LocalError, Processor, Row
+from .report import print_results, progress
+from .serve import left_in_queues, serve
+from .session import deploy
+from .stack import expand_for_emulator
+from .stop import Stop
+
+NOT_PROCESSED = 2  # the flow ran; some uploads ended dead-lettered or lost
+
+
+def run_local(args: argparse.Namespace) -> int:
+    with Stop() as stop:
+        try:
+            problems = _preflight(Path(args.template), dict(args.parameter))
+            if problems:
+                return fail("local", problems)
+            return _run(args, stop)
+        except ExpansionError as exc:
+            return fail("local", exc.messages)
+        except LocalError as exc:
+            return fail("local", [str(exc)])
+        except KeyboardInterrupt:
+            return 130
+
+
+class _OfflineEc2:
+    """Answers the one EC2 call the expansion makes (S3's prefix list) with the offline
+    stand-in, so a template is checked completely before any emulator starts."""
+
+    def describe_managed_prefix_lists(self, **_: Any) -> dict[str, Any]:
+        return {"PrefixLists": [{"PrefixListId": OFFLINE_PREFIX_LIST}]}
+
+
+def _preflight(path: Path, given: dict[str, str]) -> list[str]:
+    """Every problem of the template, found the way the run will find them (same
+    expansion, same parameter stand-ins) plus the command line's own checks."""
+    problems = command_problems(load_template(path), given) if path.exists() else []
+    try:
+        expand_for_emulator(path, given, {"ec2": _OfflineEc2()}, lambda _: None)
+    except ExpansionError as exc:
+        return [*problems, *exc.messages]
+    except LocalError as exc:
+        return [*problems, str(exc)]
+    return problems
+
+
+def _run(args: argparse.Namespace, stop: Stop) -> int:
+    files = uploads(args.upload)
+    if args.watch and not Path(args.watch).is_dir():
+        raise LocalError(f"--watch {args.watch}: not a folder")
+    try:
+        faults = LaunchFaults(args.fail_launches, args.throttle_launches, args.seed)
+    except ValueError as exc:
+        raise LocalError(str(exc)) from None
+    started = time.monotonic()
+    log = Path(tempfile.gettempdir()) / "private-s3-processor-moto.log"
+    with emulator_at(args.endpoint_url, log) as endpoint:
+        if stop.requested:
+            return _interrupted(stop, "while the emulator was starting")
+        progress(f"emulator at {endpoint}")
+        session = deploy(
+            endpoint,
+            Path(args.template),
+            dict(args.parameter),
+            progress,
+            concurrency=args.concurrency,
+            faults=faults,
+            time_scale=args.time_scale,
+        )
+        with session:
+            target = _target(session.processors, args.processor)
+            made = 0
+            for path, key in files:
+                if stop.requested:
+                    break
+                session.upload(path, key, target)
+                session.dispatch()
+                made += 1
+            if not stop.requested and (args.watch or args.keep_running):
+                session.settle()
+                serve(session, stop, args, target)
+            session.settle()
+        rows = session.results()
+        print_results(
+            rows,
+            as_json=args.json,
+            retriggered=len(session.retriggered),
+            faults=session.faults,
+            elapsed=time.monotonic() - started,
+        )
+        code, failures = _outcome(rows)
+        left_in_queues(session, emulator_stays=bool(args.endpoint_url))
+    if made < len(files):
+        return _interrupted(stop, f"after {made} of {len(files)} uploads")
+    if failures:
+        print(f"{PROG} local: {failures} (exit {code})", file=sys.stderr)
+    return code
+
+
+def _interrupted(stop: Stop, when: str) -> int:
+    name = signal.Signals(stop.signum).name
+    print(f"{PROG} local: stopped by {name} {when}", file=sys.stderr)
+    return 128 + stop.signum
+
+
+def _target(processors: dict[str, Processor], chosen: str | None) -> Processor:
+    if chosen is not None:
+        if chosen not in processors:
+            raise LocalError(
+                f"--processor {chosen}: the template's processors are " + ", ".join(processors)
+            )
+        return processors[chosen]
+    if len(processors) > 1:
+        raise LocalError(
+            "the template has several processors ("
+            + ", ".join(processors)
+            + "): choose whose bucket receives the uploads with --processor"
+        )
+    return next(iter(processors.values()))
+
+
+def _outcome(rows: list[Row]) -> tuple[int, str]:
+    """(0, ""), or NOT_PROCESSED and what ended dead-lettered or lost; LocalError when
+    the emulator emitted no event for an upload (its fate is unknown)."""
+    silent = [r.key for r in rows if r.status.startswith("no event")]
+    if silent:
+        raise LocalError(
+            f"the emulator emitted no S3 event for {len(silent)} upload(s): "
+            + ", ".join(silent[:5])
+        )
+    failed = Counter(r.outcome for r in rows if r.outcome in ("dead-lettered", "lost"))
+    if not failed:
+        return 0, ""
+    return NOT_PROCESSED, ", ".join(
+        f"{n} upload{'s' if n > 1 else ''} {o}" for o, n in sorted(failed.items())
+    )
+
+
+def uploads(specs: list[str]) -> list[tuple[Path, str]]:
+    """``PATH[=KEY]`` -> (file, key); a folder gives its files, keyed by relative path."""
+    found: list[tuple[Path, str]] = []
+    for spec in specs:
+        path_text, sep, key = spec.partition("=")
+        path = Path(path_text)
+        if not path.exists():
+            raise LocalError(f"--upload {spec}: {path} does not exist")
+        if path.is_dir():
+            prefix = key.rstrip("/") + "/" if sep and key else ""
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                found.append((file, prefix + file.relative_to(path).as_posix()))
+        else:
+            found.append((path, key if sep and key else path.name))
+    return found

@@ -1,0 +1,179 @@
+"""ECS in the emulator: RunTask records the task (after the simulated launch faults,
+``launches.py``), the worker runs as a local process, StopTask records its end. The
+emulator runs nothing itself; tasks someone else started (``redrive``) are listed for
+the session to run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .emulator import aws_env
+from .launches import LaunchFaults
+from .model import Processor, Row
+
+STARTED_BY = "private-s3-local"  # RunTask's startedBy for the tasks the session launches
+
+
+@dataclass
+class Ecs:
+    """The ECS calls the delivery modes make, on the emulator, and the worker each
+    task runs."""
+
+    aws: dict[str, Any]
+    endpoint: str
+    cwd: Path
+    faults: LaunchFaults  # replaced to end a simulated outage (bench/delivery.py)
+
+    def run_task(self, p: Processor, row: Row, network: Mapping[str, Any]) -> str:
+        """RunTask in the emulator, after the simulated faults (LaunchError)."""
+        row.launch_attempts += 1
+        self.faults.check(p.task_definition)
+        launched = self.aws["ecs"].run_task(
+            cluster=p.cluster,
+            taskDefinition=p.task_definition,
+            launchType="FARGATE",
+            overrides=row.overrides,
+            count=1,
+            startedBy=STARTED_BY,
+            networkConfiguration=network,
+        )
+        task_arn = str(launched["tasks"][0]["taskArn"])
+        row.task_arn = task_arn
+        return task_arn
+
+    def run(self, p: Processor, row: Row) -> None:
+        """The launched task: its worker runs to the end, then the task stops."""
+        run_worker(self.endpoint, p, row, self.cwd)
+        row.runs += 1
+        self.aws["ecs"].stop_task(
+            cluster=p.cluster, task=row.task_arn, reason="Essential container in task exited"
+        )
+
+    def foreign_tasks(self, p: Processor, started: set[str]) -> list[dict[str, Any]]:
+        """The running tasks of ``p``'s bucket that no session of this flow launched and
+        ``started`` does not hold (``redrive`` re-submitted them)."""
+        pages = (
+            self.aws["ecs"]
+            .get_paginator("list_tasks")
+            .paginate(cluster=p.cluster, desiredStatus="RUNNING")
+        )
+        fresh = [a for page in pages for a in page["taskArns"] if a not in started]
+        # DescribeTasks takes up to 100 tasks a call (ECS API Reference, DescribeTasks).
+        tasks = [
+            task
+            for i in range(0, len(fresh), 100)
+            for task in self.aws["ecs"].describe_tasks(cluster=p.cluster, tasks=fresh[i : i + 100])[
+                "tasks"
+            ]
+        ]
+        return [
+            task
+            for task in tasks
+            # Not this session's own (even one whose worker is just starting), nor another
+            # processor's task in the shared cluster.
+            if task.get("startedBy") != STARTED_BY
+            and task_environment(task).get("S3_BUCKET") == p.bucket
+        ]
+
+
+def task_environment(task: Mapping[str, Any]) -> dict[str, str]:
+    """The environment a task's container overrides set."""
+    return {
+        e["name"]: e["value"]
+        for o in task.get("overrides", {}).get("containerOverrides", [])
+        for e in o.get("environment", [])
+    }
+
+
+def worker_command(p: Processor) -> list[str]:
+    """What the container runs, locally: the test block as written, or the worker."""
+    entry = p.container.get("entryPoint") or []
+    if entry[:2] == ["sh", "-c"]:
+        return ["sh", "-c", *(p.container.get("command") or [])]
+    # The image's entrypoint is the project's worker; locally it runs from this checkout.
+    return [sys.executable, "-m", "private_s3_worker"]
+
+
+def run_worker(endpoint: str, p: Processor, row: Row, cwd: Path) -> None:
+    """One task: the container's environment, then the overrides, then the emulator."""
+    env = {**aws_env(endpoint), **p.container["environment"]}
+    env.setdefault("TEST_SLEEP_SECONDS", "0")  # the test block sleeps 60 s by default
+    assert row.overrides is not None
+    for override in row.overrides.get("containerOverrides", []):
+        if override.get("name") == "worker":
+            env.update({e["name"]: str(e["value"]) for e in override.get("environment", [])})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH", "")]))
+    row.environment = {k: v for k, v in env.items() if k.startswith("S3_")}
+    start = time.monotonic()
+    with _LAUNCHING:
+        if _STOPPING:
+            raise SystemExit(1)  # this pool thread ends; the process is exiting anyway
+        proc = subprocess.Popen(
+            worker_command(p),
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # Like a Fargate task, the worker does not receive the Ctrl-C typed at `local`
+            # (which then lets the running tasks finish before it prints the table).
+            start_new_session=True,
+        )
+        _WORKERS.add(proc)
+    with proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=3600)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        finally:
+            _WORKERS.discard(proc)
+    run = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    row.duration_s = round(time.monotonic() - start, 3)
+    row.exit_code = run.returncode
+    last = _last_json(run.stdout)
+    row.outputs = list(last.get("outputs", [])) if last else []
+    row.status = str(last.get("outcome", "exited")) if last else "exited"
+    if run.returncode != 0 and not last:
+        row.status = f"exited {run.returncode}: {run.stderr.strip()[-200:]}"
+
+
+_WORKERS: set[subprocess.Popen[str]] = set()  # the workers running now
+_LAUNCHING = threading.Lock()  # held while a worker is started and registered
+_STOPPING = False  # set by stop_workers(): no worker starts after it
+
+
+def stop_workers() -> None:
+    """Terminate the running workers and what they started (each leads a process group
+    of its own); for an immediate stop, from a signal handler. Holding the launch lock
+    (never released: the process exits next), so a worker being started right now is
+    either in the set or never started, never orphaned. The main thread, where signal
+    handlers run, never holds that lock; the timeout only bounds the unforeseen."""
+    global _STOPPING
+    _LAUNCHING.acquire(timeout=5)
+    _STOPPING = True
+    for proc in list(_WORKERS):
+        with suppress(ProcessLookupError, PermissionError):  # it has just ended
+            os.killpg(proc.pid, signal.SIGTERM)
+
+
+def _last_json(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
