@@ -18,7 +18,7 @@ from private_s3_processor import ExpansionError, rules
 from private_s3_processor.context import Context, static_prefix_list
 from private_s3_processor.expand import expand
 from private_s3_processor.handler import handle
-from private_s3_processor.limits import wildcard_complexity
+from private_s3_processor.limits_pattern import wildcard_complexity
 
 from tests.conftest import cli
 from tests.golden import cases

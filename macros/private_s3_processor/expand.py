@@ -1,9 +1,10 @@
 """The expansion: a template with ``Type: PrivateS3Processor`` in, plain CloudFormation out.
 
 Pure: no AWS calls except the S3 prefix-list lookup behind ``Context``. The
-driver validates every processor (collecting all errors), plans the shared
-network and cluster, asks each concern module for its resources, checks the
-generated logical IDs against the template, and rewrites references.
+driver validates every processor (collecting all errors), has the networks
+planned (``network.plan``), adds the shared cluster, asks each concern module for its
+resources, checks the generated logical IDs against the template, and rewrites
+references.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
     for p in processors:
         ctx.warnings.extend(_principal_warnings(p))
     errors: list[str] = []
-    shared, own, network_refs = _networks(processors, errors, ctx.warnings)
+    shared, own, network_refs = network.plan(processors, errors, ctx.warnings)
     if errors:
         raise ExpansionError(errors)
     prefix_list = _prefix_list(ctx)
@@ -74,7 +75,7 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
         ecs.Cluster(
             CLUSTER,
             ClusterSettings=[ecs.ClusterSetting(Name="containerInsights", Value="enabled")],
-            **tagged(_common_tags(processors)),
+            **tagged(network.common_tags(processors)),
         )
     )
 
@@ -169,83 +170,14 @@ def _principal_warnings(p: Processor) -> list[str]:
     return found
 
 
-def _networks(
-    processors: list[Processor], errors: list[str], warnings: list[str]
-) -> tuple[list[AWSObject], dict[str, list[AWSObject]], dict[str, network.NetworkRefs]]:
-    """Plan networks: one shared created network, or each existing VPC's endpoints."""
-    created = [p for p in processors if not p.props.Network.existing]
-    refs: dict[str, network.NetworkRefs] = {}
-    shared: list[AWSObject] = []
-    own: dict[str, list[AWSObject]] = {}
-    if created:
-        first = created[0]
-        cidr = first.props.Network.VpcCidr or network.DEFAULT_CIDR
-        zones = first.props.Network.AvailabilityZones or network.DEFAULT_AZS
-        for p in created[1:]:
-            other_cidr = p.props.Network.VpcCidr or network.DEFAULT_CIDR
-            other_zones = p.props.Network.AvailabilityZones or network.DEFAULT_AZS
-            if (other_cidr, other_zones) != (cidr, zones):
-                errors.append(
-                    f"Resource '{p.logical_id}': property 'Network' must match processor "
-                    f"'{first.logical_id}' (VpcCidr {cidr}, AvailabilityZones {zones}): all "
-                    f"processors of a template that use a created network share it "
-                    f"(got VpcCidr {other_cidr}, AvailabilityZones {other_zones})"
-                )
-        endpoint_sets = {p.props.Endpoints for p in created}
-        if len(endpoint_sets) > 1:
-            minimal = [p.logical_id for p in created if p.props.Endpoints == "Minimal"]
-            warnings.append(
-                f"Resource '{minimal[0]}': property 'Endpoints' is Minimal, but the created "
-                "network is shared with processors that keep All, so it gets the All set "
-                "of interface endpoints (the union of the sets; each costs per AZ-hour)"
-            )
-        services = network.interface_services(
-            endpoint_sets, any(p.props.KmsKeyArn for p in created)
-        )
-        net = network.created_network(SHARED_NETWORK, cidr, zones, services, _common_tags(created))
-        shared += net.resources
-        for p in created:
-            refs[p.logical_id] = net
-    seen_vpcs: dict[str, str] = {}
-    for p in processors:
-        if not p.props.Network.existing:
-            continue
-        n = p.props.Network
-        if n.CreateEndpoints:
-            key = shown(n.VpcId)
-            if key in seen_vpcs:
-                errors.append(
-                    f"Resource '{p.logical_id}': property 'Network.CreateEndpoints' is true for "
-                    f"VPC {key}, like processor '{seen_vpcs[key]}': private DNS allows one "
-                    "endpoint per service in a VPC; set CreateEndpoints: false here with "
-                    f"EndpointSecurityGroupId: !Ref {seen_vpcs[key]}EndpointSecurityGroup and "
-                    f"S3EndpointId: !Ref {seen_vpcs[key]}S3Endpoint"
-                )
-                continue
-            seen_vpcs[key] = p.logical_id
-        services = network.interface_services({p.props.Endpoints}, p.props.KmsKeyArn is not None)
-        net = network.existing_network(
-            ProcessorIds(p.logical_id).own_network, n, services, p.props.Tags
-        )
-        own[p.logical_id] = net.resources
-        refs[p.logical_id] = net
-    return shared, own, refs
-
-
-def _common_tags(processors: list[Processor]) -> dict[str, Any]:
-    """Tags for shared resources: those every processor sharing them agrees on."""
-    common = dict(processors[0].props.Tags)
-    for p in processors[1:]:
-        common = {k: v for k, v in common.items() if p.props.Tags.get(k) == v}
-    return common
-
-
 def _assemble(
     template: Mapping[str, Any],
     processors: list[Processor],
     shared: list[AWSObject],
     generated: dict[str, list[AWSObject]],
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The output template: each processor replaced by its resources (the shared ones
+    where the first processor stood), every reference to a processor rewritten."""
     out = copy.deepcopy(dict(template))
     names = {p.logical_id for p in processors}
     _check_ids(out, names, shared, generated)
@@ -256,16 +188,7 @@ def _assemble(
     }
     rewriter = Rewriter(targets, members)
 
-    resources: dict[str, Any] = {}
-    placed_shared = False
-    for name, resource in out["Resources"].items():
-        if name in names:
-            if not placed_shared:
-                resources.update({o.title: plain(o) for o in shared})
-                placed_shared = True
-            resources.update({o.title: plain(o) for o in generated[name]})
-        else:
-            resources[name] = resource
+    resources = _placed(out["Resources"], names, shared, generated)
     generated_names = {o.title for o in shared} | {
         o.title for objs in generated.values() for o in objs
     }
@@ -290,6 +213,35 @@ def _assemble(
                 rewritten["DependsOn"] = depends
         resources[name] = rewritten
     out["Resources"] = resources
+    _rewrite_sections(out, rewriter)
+    if rewriter.errors:
+        raise ExpansionError(rewriter.errors)
+    return out, members
+
+
+def _placed(
+    resources: Mapping[str, Any],
+    names: set[str],
+    shared: list[AWSObject],
+    generated: dict[str, list[AWSObject]],
+) -> dict[str, Any]:
+    """The template's resources in their order, each processor replaced by its own and
+    the shared ones placed before the first processor's."""
+    placed: dict[str, Any] = {}
+    placed_shared = False
+    for name, resource in resources.items():
+        if name in names:
+            if not placed_shared:
+                placed.update({o.title: plain(o) for o in shared})
+                placed_shared = True
+            placed.update({o.title: plain(o) for o in generated[name]})
+        else:
+            placed[name] = resource
+    return placed
+
+
+def _rewrite_sections(out: dict[str, Any], rewriter: Rewriter) -> None:
+    """References to a processor in the template's other sections, rewritten in place."""
     for section, word in (
         ("Outputs", "Output"),
         ("Conditions", "Condition"),
@@ -300,9 +252,6 @@ def _assemble(
             out[section] = {
                 k: rewriter.rewrite(v, f"{word} '{k}'") for k, v in out[section].items()
             }
-    if rewriter.errors:
-        raise ExpansionError(rewriter.errors)
-    return out, members
 
 
 def _check_ids(

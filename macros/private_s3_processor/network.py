@@ -3,6 +3,9 @@
 No Internet Gateway and no NAT gateway are ever created. All AWS traffic leaves
 through the endpoints: S3 through the gateway endpoint on the private route
 table, the rest through interface endpoints with private DNS.
+
+``plan`` decides which network each processor of a template uses: the one created
+network they share, or endpoints in (or of) their own existing VPC.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Any
 from troposphere import AWSObject, GetAtt, GetAZs, Ref, Select, Sub, ec2
 
 from .cfn import tagged, user
-from .names import NetworkIds
+from .errors import shown
+from .names import SHARED_NETWORK, NetworkIds, ProcessorIds
 from .rules import INTERFACE_ENDPOINTS
+from .spec import Processor
 
 DEFAULT_CIDR = "10.42.0.0/16"
 DEFAULT_AZS = 2
@@ -202,3 +207,87 @@ def existing_network(
         endpoint_security_group=user(network.EndpointSecurityGroupId),
         s3_endpoint=user(network.S3EndpointId) if network.S3EndpointId is not None else None,
     )
+
+
+def plan(
+    processors: list[Processor], errors: list[str], warnings: list[str]
+) -> tuple[list[AWSObject], dict[str, list[AWSObject]], dict[str, NetworkRefs]]:
+    """Plan networks: one shared created network, or each existing VPC's endpoints."""
+    created = [p for p in processors if not p.props.Network.existing]
+    refs: dict[str, NetworkRefs] = {}
+    shared: list[AWSObject] = []
+    if created:
+        net = _shared_network(created, errors, warnings)
+        shared += net.resources
+        for p in created:
+            refs[p.logical_id] = net
+    own = _existing_networks(processors, errors, refs)
+    return shared, own, refs
+
+
+def _shared_network(
+    created: list[Processor], errors: list[str], warnings: list[str]
+) -> NetworkRefs:
+    """The one network every processor without a VpcId shares: its CIDR and zones must
+    agree; its interface endpoints are the union of their sets."""
+    first = created[0]
+    cidr = first.props.Network.VpcCidr or DEFAULT_CIDR
+    zones = first.props.Network.AvailabilityZones or DEFAULT_AZS
+    for p in created[1:]:
+        other_cidr = p.props.Network.VpcCidr or DEFAULT_CIDR
+        other_zones = p.props.Network.AvailabilityZones or DEFAULT_AZS
+        if (other_cidr, other_zones) != (cidr, zones):
+            errors.append(
+                f"Resource '{p.logical_id}': property 'Network' must match processor "
+                f"'{first.logical_id}' (VpcCidr {cidr}, AvailabilityZones {zones}): all "
+                f"processors of a template that use a created network share it "
+                f"(got VpcCidr {other_cidr}, AvailabilityZones {other_zones})"
+            )
+    endpoint_sets = {p.props.Endpoints for p in created}
+    if len(endpoint_sets) > 1:
+        minimal = [p.logical_id for p in created if p.props.Endpoints == "Minimal"]
+        warnings.append(
+            f"Resource '{minimal[0]}': property 'Endpoints' is Minimal, but the created "
+            "network is shared with processors that keep All, so it gets the All set "
+            "of interface endpoints (the union of the sets; each costs per AZ-hour)"
+        )
+    services = interface_services(endpoint_sets, any(p.props.KmsKeyArn for p in created))
+    return created_network(SHARED_NETWORK, cidr, zones, services, common_tags(created))
+
+
+def _existing_networks(
+    processors: list[Processor], errors: list[str], refs: dict[str, NetworkRefs]
+) -> dict[str, list[AWSObject]]:
+    """Each existing VPC's endpoints (or the user's), added to ``refs``; returns the
+    resources each processor brings for its own network."""
+    own: dict[str, list[AWSObject]] = {}
+    seen_vpcs: dict[str, str] = {}
+    for p in processors:
+        if not p.props.Network.existing:
+            continue
+        n = p.props.Network
+        if n.CreateEndpoints:
+            key = shown(n.VpcId)
+            if key in seen_vpcs:
+                errors.append(
+                    f"Resource '{p.logical_id}': property 'Network.CreateEndpoints' is true for "
+                    f"VPC {key}, like processor '{seen_vpcs[key]}': private DNS allows one "
+                    "endpoint per service in a VPC; set CreateEndpoints: false here with "
+                    f"EndpointSecurityGroupId: !Ref {seen_vpcs[key]}EndpointSecurityGroup and "
+                    f"S3EndpointId: !Ref {seen_vpcs[key]}S3Endpoint"
+                )
+                continue
+            seen_vpcs[key] = p.logical_id
+        services = interface_services({p.props.Endpoints}, p.props.KmsKeyArn is not None)
+        net = existing_network(ProcessorIds(p.logical_id).own_network, n, services, p.props.Tags)
+        own[p.logical_id] = net.resources
+        refs[p.logical_id] = net
+    return own
+
+
+def common_tags(processors: list[Processor]) -> dict[str, Any]:
+    """Tags for shared resources: those every processor sharing them agrees on."""
+    common = dict(processors[0].props.Tags)
+    for p in processors[1:]:
+        common = {k: v for k, v in common.items() if p.props.Tags.get(k) == v}
+    return common

@@ -1,4 +1,9 @@
-"""From one ``Type: PrivateS3Processor`` resource to validated properties, or to errors."""
+"""From one ``Type: PrivateS3Processor`` resource to validated properties, or to errors.
+
+Here: the logical ID's checks, the resolution of the ``Ref``s the transform must know,
+the model's validation, the rules that join several properties, and the image's ECR
+repository. The resource attributes are read in ``attributes.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +14,11 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from .errors import did_you_mean, from_validation, resource_error, shown
+from . import attributes
+from .errors import from_validation, resource_error, shown
 from .intrinsics import Unresolvable, resolve
 from .properties import NetworkSettings, Properties, known_fields
 from .rules import CPU_MEMORY, MAX_LOGICAL_ID_CHARS
-
-# Resource attributes CloudFormation allows, and what the transform does with them.
-SUPPORTED_ATTRIBUTES = (
-    "Type",
-    "Properties",
-    "DependsOn",
-    "DeletionPolicy",
-    "UpdateReplacePolicy",
-    "Metadata",
-)
-UNSUPPORTED_ATTRIBUTES = {
-    "Condition": "a processor cannot be conditional (its network and cluster are shared); "
-    "put the condition on a separate stack",
-    "CreationPolicy": "it has no meaning for a processor",
-    "UpdatePolicy": "it has no meaning for a processor",
-}
-# What a processor accepts for each attribute. Snapshot suits none of its resources;
-# RetainExceptOnCreate is a DeletionPolicy option only (template reference,
-# "UpdateReplacePolicy attribute": Delete, Retain, Snapshot), and cfn-lint refuses it
-# there (E3036).
-RESOURCE_POLICIES = {
-    "DeletionPolicy": ("Delete", "Retain", "RetainExceptOnCreate"),
-    "UpdateReplacePolicy": ("Delete", "Retain"),
-}
 
 _LOGICAL_ID = re.compile(r"^[A-Za-z0-9]+$")
 ECR_IMAGE = re.compile(
@@ -77,6 +59,40 @@ def parse(
     pseudo: Mapping[str, str],
 ) -> Processor | list[str]:
     """Validate one resource. Returns the processor, or every error found in it."""
+    errors = _logical_id_errors(logical_id)
+    attrs = attributes.read(logical_id, resource, errors)
+
+    raw = resource.get("Properties")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        errors.append(
+            resource_error(logical_id, None, f"'Properties' must be a map (got {shown(raw)})")
+        )
+        return errors
+
+    resolved_from: dict[str, Any] = {}
+    resolved = _resolve_known(logical_id, raw, parameters, pseudo, errors, resolved_from)
+    props = _validated(logical_id, resolved, errors)
+    errors += _cross_checks(logical_id, resolved)
+    if errors:
+        return errors
+    assert props is not None
+    return Processor(
+        logical_id=logical_id,
+        props=props,
+        repository=_repository(raw.get("Image"), parameters, pseudo),
+        depends_on=attrs.depends_on,
+        deletion_policy=attrs.deletion_policy,
+        update_replace_policy=attrs.update_replace_policy,
+        metadata=attrs.metadata,
+        resolved_from=resolved_from,
+    )
+
+
+def _logical_id_errors(logical_id: str) -> list[str]:
+    """What CloudFormation refuses in a logical ID: characters other than A-Z, a-z, 0-9,
+    and more than its quota's length."""
     errors: list[str] = []
     if not _LOGICAL_ID.match(logical_id):
         errors.append(
@@ -91,55 +107,15 @@ def parse(
                 f"{MAX_LOGICAL_ID_CHARS} (CloudFormation quotas, Resource name)",
             )
         )
-    for attr in resource:
-        if attr in UNSUPPORTED_ATTRIBUTES:
-            errors.append(
-                resource_error(
-                    logical_id,
-                    None,
-                    f"attribute '{attr}' is not supported: {UNSUPPORTED_ATTRIBUTES[attr]}",
-                )
-            )
-        elif attr not in SUPPORTED_ATTRIBUTES:
-            errors.append(
-                resource_error(
-                    logical_id,
-                    None,
-                    f"'{attr}' is not a resource attribute"
-                    f"{did_you_mean(attr, SUPPORTED_ATTRIBUTES)}",
-                )
-            )
-    depends_on = _depends_on(logical_id, resource.get("DependsOn"), errors)
-    policies = {}
-    for attr, allowed in RESOURCE_POLICIES.items():
-        value = resource.get(attr)
-        if value is not None and value not in allowed:
-            errors.append(
-                resource_error(
-                    logical_id,
-                    None,
-                    f"attribute '{attr}' must be one of {', '.join(allowed)} (got {shown(value)})",
-                )
-            )
-        policies[attr] = value
-    metadata = resource.get("Metadata", {})
-    if not isinstance(metadata, dict):
-        errors.append(resource_error(logical_id, None, "attribute 'Metadata' must be a map"))
-        metadata = {}
+    return errors
 
-    raw = resource.get("Properties")
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        errors.append(
-            resource_error(logical_id, None, f"'Properties' must be a map (got {shown(raw)})")
-        )
-        return errors
 
-    resolved_from: dict[str, Any] = {}
-    resolved = _resolve_known(logical_id, raw, parameters, pseudo, errors, resolved_from)
+def _validated(
+    logical_id: str, resolved: Mapping[str, Any], errors: list[str]
+) -> Properties | None:
+    """The properties as the model reads them, or None with its errors appended."""
     try:
-        props = Properties.model_validate(resolved)
+        return Properties.model_validate(resolved)
     except ValidationError as exc:
         errors += from_validation(
             logical_id,
@@ -147,40 +123,12 @@ def parse(
             {"": list(Properties.model_fields), "Network": list(NetworkSettings.model_fields)},
             _TAKES_INTRINSICS,
         )
-        props = None
-    errors += _cross_checks(logical_id, resolved)
-    if errors:
-        return errors
-    assert props is not None
-    return Processor(
-        logical_id=logical_id,
-        props=props,
-        repository=_repository(raw.get("Image"), parameters, pseudo),
-        depends_on=depends_on,
-        deletion_policy=policies["DeletionPolicy"],
-        update_replace_policy=policies["UpdateReplacePolicy"],
-        metadata=metadata,
-        resolved_from=resolved_from,
-    )
+        return None
 
 
 _TAKES_INTRINSICS = set(Properties.model_fields) - set(known_fields(Properties)) | {
     f"Network.{n}" for n in NetworkSettings.model_fields
 } - {f"Network.{n}" for n in known_fields(NetworkSettings)}
-
-
-def _depends_on(logical_id: str, value: Any, errors: list[str]) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        errors.append(
-            resource_error(
-                logical_id, None, "attribute 'DependsOn' must be a logical ID or a list of them"
-            )
-        )
-        return ()
-    return tuple(items)
 
 
 def _resolve_known(
@@ -227,11 +175,28 @@ def _resolve_known(
 def _cross_checks(logical_id: str, raw: Mapping[str, Any]) -> list[str]:
     """Rules that join several properties. Each runs on the raw values when the ones it
     needs are individually valid, so one bad property does not hide another's error."""
-    errors: list[str] = []
+    errors = _memory_check(logical_id, raw) + _output_prefix_check(logical_id, raw)
+    network = raw.get("Network")
+    if isinstance(network, dict):
+        errors += _network_checks(logical_id, network)
 
-    def err(prop: str, text: str) -> None:
-        errors.append(resource_error(logical_id, prop, text))
+    image = raw.get("Image")
+    existing = isinstance(network, dict) and "VpcId" in network
+    if isinstance(image, str) and not existing and not ECR_IMAGE.match(image):
+        errors.append(
+            resource_error(
+                logical_id,
+                "Image",
+                f"must be an Amazon ECR image URI such as "
+                f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/repo:tag, because the created "
+                f"network has no internet access (got {shown(image)})",
+            )
+        )
+    return errors
 
+
+def _memory_check(logical_id: str, raw: Mapping[str, Any]) -> list[str]:
+    """Memory must be one Fargate allows with the chosen Cpu."""
     cpu = raw.get("Cpu", 256)
     memory = raw.get("Memory")
     cpu_i = _as_int(cpu)
@@ -248,8 +213,16 @@ def _cross_checks(logical_id: str, raw: Mapping[str, Any]) -> list[str]:
             if len(allowed) <= 4
             else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
         )
-        err("Memory", f"must be {choices} when Cpu is {cpu_i} (got {memory_i})")
+        return [
+            resource_error(
+                logical_id, "Memory", f"must be {choices} when Cpu is {cpu_i} (got {memory_i})"
+            )
+        ]
+    return []
 
+
+def _output_prefix_check(logical_id: str, raw: Mapping[str, Any]) -> list[str]:
+    """The outputs must not land where they would trigger the processor again."""
     prefix, output = raw.get("Prefix", ""), raw.get("OutputPrefix")
     if (
         isinstance(prefix, str)
@@ -263,28 +236,17 @@ def _cross_checks(logical_id: str, raw: Mapping[str, Any]) -> list[str]:
         trigger = (
             f"Prefix {shown(prefix)}" if prefix else "Prefix is empty, so every key can trigger"
         )
-        err(
-            "OutputPrefix",
-            f"{shown(output)} would make the processor trigger on its own "
-            f"output: a key such as {shown(example)} is under OutputPrefix and matches the "
-            f"trigger filter ({trigger}); choose a Prefix and an OutputPrefix that are not "
-            "prefixes of one another",
-        )
-
-    network = raw.get("Network")
-    if isinstance(network, dict):
-        errors += _network_checks(logical_id, network)
-
-    image = raw.get("Image")
-    existing = isinstance(network, dict) and "VpcId" in network
-    if isinstance(image, str) and not existing and not ECR_IMAGE.match(image):
-        err(
-            "Image",
-            f"must be an Amazon ECR image URI such as "
-            f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/repo:tag, because the created "
-            f"network has no internet access (got {shown(image)})",
-        )
-    return errors
+        return [
+            resource_error(
+                logical_id,
+                "OutputPrefix",
+                f"{shown(output)} would make the processor trigger on its own "
+                f"output: a key such as {shown(example)} is under OutputPrefix and matches the "
+                f"trigger filter ({trigger}); choose a Prefix and an OutputPrefix that are not "
+                "prefixes of one another",
+            )
+        ]
+    return []
 
 
 def _network_checks(logical_id: str, network: Mapping[str, Any]) -> list[str]:
