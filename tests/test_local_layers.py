@@ -30,7 +30,17 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # What `cost` runs (transitions.py counts with the runner) and what redrive shares.
-WITHOUT_LOCAL = ("cost", "transitions", "states", "asl", "choice", "ecs_api")
+WITHOUT_LOCAL = (
+    "cost",
+    "cost_prices",
+    "cost_template",
+    "cost_report",
+    "transitions",
+    "states",
+    "asl",
+    "choice",
+    "ecs_api",
+)
 
 
 def module_name(path: Path, root: Path) -> str:

@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from private_s3_processor_cli.commands import parser
 from private_s3_processor_cli.local.emulator import CREDENTIALS
 from private_s3_processor_cli.local.session import deploy
-from private_s3_processor_cli.main import parser
-from private_s3_processor_cli.redrive import clients
+from private_s3_processor_cli.redrive_command import clients
 
 from tests.conftest import cli, quiet
 

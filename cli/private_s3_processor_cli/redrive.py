@@ -14,22 +14,20 @@ lacking what the delivery needs, one whose re-submission failed, and every messa
 still held when the run is interrupted or fails) is made visible again before
 redrive returns, and each is reported with the reason. The worker skips an upload it
 already processed (exit 10), so a message delivered twice does no harm.
+
+The command line (clients, output, exit status) is ``redrive_command``'s.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .ecs_api import camel
-from .local.emulator import CREDENTIALS
-from .output import fail
 from .redrive_keys import (
     DEFAULT_SEARCH_LIMIT,
     KeyFinder,
@@ -49,6 +47,7 @@ from .redrive_records import (
 __all__ = ["Deployed", "RedriveError", "Report", "locate", "recorded_event", "redrive"]
 
 REDRIVE = "private-s3-processor redrive"
+# The services the functions below call, the keys of their ``aws`` mapping.
 CLIENTS = ("cloudformation", "sqs", "events", "ecs", "stepfunctions", "s3")
 # While redrive holds a message it is invisible to other readers this long; whatever it
 # does not delete is made visible again at once when it is done with it.
@@ -296,71 +295,3 @@ def _refused(exc: ClientError | BotoCoreError) -> bool:
         "AccessDenied",
         "403",
     )
-
-
-def clients(args: argparse.Namespace) -> dict[str, Any]:
-    """The AWS clients of the command line's choice. With ``--endpoint-url`` and no
-    ``--profile``: the local emulator's dummy credentials (and, without ``--region``,
-    its region), so the local flow's endpoint works as printed; otherwise the SDK's
-    standard chain."""
-    import boto3
-
-    if args.endpoint_url and not args.profile:
-        session = boto3.session.Session(
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=CREDENTIALS["AWS_SESSION_TOKEN"],
-            region_name=args.region or CREDENTIALS["AWS_REGION"],
-        )
-    else:
-        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-    make: Callable[..., Any] = session.client  # one call for the six services
-    # Creating a client already fails without a region (botocore's NoRegionError).
-    return {name: make(name, endpoint_url=args.endpoint_url) for name in CLIENTS}
-
-
-def _printer(as_json: bool) -> Callable[[dict[str, Any]], None]:
-    def say(line: dict[str, Any]) -> None:
-        if as_json:
-            text = json.dumps(line, ensure_ascii=False)
-            if len(text.splitlines()) != 1 or not text.isprintable():
-                text = json.dumps(line)  # a line break or surrogate in a key: escape it
-            print(text, flush=True)
-            return
-        what = line.get("upload") or f"message {line['message']}"
-        # A library's message may span lines; a line per message is the contract.
-        detail = " ".join(str(line.get("started") or line.get("reason") or "").split())
-        if "delivered_key" in line:
-            detail += f" (key recovered; delivered as {json.dumps(line['delivered_key'])})"
-        print(f"{line['action']} {what} {detail}".rstrip(), flush=True)
-
-    return say
-
-
-def run_redrive(args: argparse.Namespace) -> int:
-    """The ``redrive`` subcommand: arguments in, a line per message out, a summary on
-    stderr; exit 1 when any message was kept or nothing could be read."""
-    try:
-        aws = clients(args)
-        deployed = locate(aws, args.stack, args.processor)
-        report = redrive(
-            aws,
-            deployed,
-            dry_run=args.dry_run,
-            say=_printer(args.json),
-            search_limit=args.search_limit,
-        )
-    except NoRegionError as exc:
-        return fail("redrive", [f"{exc} Give --region, or set AWS_DEFAULT_REGION."])
-    except (RedriveError, ClientError, BotoCoreError) as exc:
-        # NoCredentialsError and ProfileNotFound are BotoCoreErrors: one line each.
-        return fail("redrive", [str(exc)])
-    verb = "would re-submit" if args.dry_run else "re-submitted"
-    count = len(report.lines) - report.kept if args.dry_run else report.resubmitted
-    searched = f", {report.examined:,} object versions listed" if report.examined else ""
-    print(
-        f"{deployed.processor} ({deployed.delivery}): {verb} {count}, kept {report.kept}"
-        + searched,
-        file=sys.stderr,
-    )
-    return 1 if report.kept else 0

@@ -1,0 +1,271 @@
+"""The command line's grammar: one parser builder per subcommand, and the option types
+they share. ``main`` parses with ``parser()`` and dispatches; nothing here runs a command."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import NoReturn
+
+from .output import PROG
+from .templates import DEFAULT_ACCOUNT, DEFAULT_REGION, OFFLINE_PREFIX_LIST
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as every other bad input: one line on stderr, exit 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: {message} (see --help)\n")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (got {text})")
+    return value
+
+
+def _parameter_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="a template parameter value (repeatable)",
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(
+        prog=PROG,
+        description="A CloudFormation macro that expands Type: PrivateS3Processor into a "
+        "private S3 -> EventBridge -> Fargate pipeline.",
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+    for add in (_expand_command, _diagram_command, _local_command, _cost_command, _redrive_command):
+        add(sub)
+    return top
+
+
+def _expand_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    exp = sub.add_parser(
+        "expand",
+        help="run the macro's expansion locally and print the processed template",
+        description="Runs the same expansion the macro Lambda runs, offline, and prints the "
+        "processed template as JSON. On invalid input: exit 1, nothing on stdout, "
+        "CloudFormation's message on stderr.",
+    )
+    exp.add_argument("template", help="template file (YAML or JSON)")
+    exp.add_argument("-o", "--output", help="write the JSON here instead of stdout")
+    _parameter_option(exp)
+    exp.add_argument("--region", default=DEFAULT_REGION)
+    exp.add_argument("--account-id", default=DEFAULT_ACCOUNT)
+    exp.add_argument(
+        "--s3-prefix-list-id",
+        default=None,
+        metavar="PL_ID",
+        help="S3's managed prefix list in the region (the macro looks it up; "
+        f"offline the default is the stand-in {OFFLINE_PREFIX_LIST})",
+    )
+
+
+def _diagram_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    dia = sub.add_parser(
+        "diagram",
+        help="print a Mermaid diagram of what a template expands into",
+        description="Expands TEMPLATE (as `expand` does) and prints a Mermaid flowchart of the "
+        "resources: one box per resource, grouped by processor, an arrow where one "
+        "resource uses another (labelled with the property).",
+    )
+    dia.add_argument("template", help="template file (YAML or JSON)")
+    _parameter_option(dia)
+
+
+def _local_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    loc = sub.add_parser(
+        "local",
+        help="run the whole flow on a local AWS emulator (moto)",
+        description="Expands TEMPLATE, creates it as a stack in a moto server, uploads files, "
+        "and plays each S3 event through the processors' rules, InputTransformers "
+        "and RunTask, running the worker as a local process.",
+        epilog="Exit status: 0 every upload that matched a processor ended processed (skipped, "
+        "gone and no match count as fine); 1 bad input, usage or an emulator problem; 2 the "
+        "flow ran and uploads ended dead-lettered or lost (named on stderr); 128+N stopped by "
+        "signal N (130 Ctrl-C, 143 SIGTERM) before every --upload was made. With --watch or "
+        "--keep-running, Ctrl-C or SIGTERM is the way to stop: it prints the table, stops the "
+        "emulator and exits 0 or 2. A second signal stops at once, without the table.",
+    )
+    loc.add_argument(
+        "template",
+        nargs="?",
+        default="build/example.yaml",
+        help="template using the transform (default: build/example.yaml)",
+    )
+    _parameter_option(loc)
+    loc.add_argument(
+        "--processor",
+        metavar="LOGICAL_ID",
+        help="whose bucket receives the uploads (needed with several processors)",
+    )
+    loc.add_argument(
+        "--upload",
+        action="append",
+        default=[],
+        metavar="PATH[=KEY]",
+        help="upload a file (key: KEY, or its name) or a folder (keys: relative "
+        "paths, under KEY/ if given); repeatable",
+    )
+    loc.add_argument(
+        "--watch",
+        metavar="DIR",
+        help="upload new files of DIR as they appear, and run what redrive re-submits, "
+        "until Ctrl-C or SIGTERM",
+    )
+    loc.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per upload on stdout instead of the table",
+    )
+    _local_run_options(loc)
+
+
+def _local_run_options(loc: argparse.ArgumentParser) -> None:
+    """How the local flow runs: simulated faults, pace, concurrency, emulator, lifetime."""
+    loc.add_argument(
+        "--fail-launches",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share (0 to 1) of launch attempts that answer 200 with failures[] (no capacity)",
+    )
+    loc.add_argument(
+        "--throttle-launches",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share (0 to 1) of launch attempts that are throttled",
+    )
+    loc.add_argument("--seed", type=int, help="seed of the simulated faults and jitter")
+    loc.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="multiply retry waits by FACTOR (e.g. 0.01 for load tests; default 1)",
+    )
+    loc.add_argument(
+        "--concurrency", type=int, default=2, metavar="N", help="tasks run at once (default 2)"
+    )
+    loc.add_argument("--endpoint-url", help="use this running moto server instead of starting one")
+    loc.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="after the uploads, stay up until Ctrl-C or SIGTERM: print the endpoint, region, "
+        "stack and a ready-to-paste redrive command for each dead-letter queue that fills, "
+        "and run what redrive re-submits",
+    )
+
+
+def _cost_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    cost = sub.add_parser(
+        "cost",
+        help="the fixed monthly cost and the cost per processed file of a template",
+        description="Prices a template (expanded first when it uses the transform) from a "
+        "price table with its region and date: the fixed monthly cost (interface endpoints "
+        "per AZ-hour, alarms) and the variable cost per processed file (Fargate with its "
+        "one-minute minimum, by architecture; Step Functions transitions when "
+        "Orchestrated), beside the original design's fixed cost.",
+    )
+    cost.add_argument("template", help="template file (YAML or JSON), expanded or not")
+    _parameter_option(cost)
+    cost.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="average task duration (default 60)",
+    )
+    cost.add_argument(
+        "--files", type=int, metavar="N", help="files processed a month (adds monthly totals)"
+    )
+    cost.add_argument(
+        "--prices", type=Path, metavar="FILE", help="price table (default: the bundled us-east-1)"
+    )
+    cost.add_argument("--json", action="store_true", help="print JSON instead of the table")
+
+
+def _redrive_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    from .redrive_keys import DEFAULT_SEARCH_LIMIT, search_limit
+
+    red = sub.add_parser(
+        "redrive",
+        help="re-submit the uploads a processor's dead-letter queue holds",
+        description="Reads the processor's dead-letter queue and re-submits each recorded "
+        "upload the way its rule delivers it (StartExecution when Orchestrated, RunTask "
+        "with the rule target's parameters when Direct). A key EventBridge changed on the "
+        "way (Direct, a key with a backslash) is recovered from the upload's version ID "
+        "first. A message is deleted only after its re-submission was accepted; every other "
+        "message is left visible and reported with the reason.",
+        epilog="Exit status: 0 every message was re-submitted (or would be, with --dry-run); "
+        "1 a message was kept (unreadable, another bucket's, incomplete, key not recovered, "
+        "re-submission refused), or bad input, a missing stack, region or credentials.",
+    )
+    red.add_argument(
+        "--stack", required=True, metavar="STACK", help="the stack holding the processor"
+    )
+    red.add_argument(
+        "--processor",
+        required=True,
+        metavar="LOGICAL_ID",
+        help="the processor's logical ID in the template (its dead-letter queue is read)",
+    )
+    red.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what would be re-submitted (recovering keys too); change nothing",
+    )
+    red.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per message: message, action, upload, reason or started, and "
+        "key and delivered_key when a key was recovered",
+    )
+    red.add_argument(
+        "--search-limit",
+        type=search_limit,
+        default=DEFAULT_SEARCH_LIMIT,
+        metavar="N",
+        help="object versions listed at most per run to recover changed keys "
+        f"(default {DEFAULT_SEARCH_LIMIT:,}: about 100 ListObjectVersions requests)",
+    )
+    _aws_options(red)
+
+
+def _aws_options(red: argparse.ArgumentParser) -> None:
+    """Where redrive's AWS calls go and with which credentials."""
+    red.add_argument(
+        "--profile",
+        help="AWS profile (default: the AWS SDK's chain; with --endpoint-url, the local "
+        "emulator's dummy credentials)",
+    )
+    red.add_argument(
+        "--region",
+        help="AWS Region (default: the AWS SDK's; with --endpoint-url and no --profile, the "
+        "local emulator's)",
+    )
+    red.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="send every AWS call here: an emulator, such as `local --keep-running`'s",
+    )
