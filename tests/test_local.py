@@ -272,6 +272,12 @@ def test_test_mode_runs_the_test_command(emulator: str, tmp_path: Path) -> None:
         (["tests/golden/input/error_cpu_memory.yaml"], "property 'Memory' must be one of"),
         (["tests/golden/input/two_processors.yaml", "--upload", "README.md"], "several processors"),
         (["tests/golden/input/defaults.yaml", "--upload", "no/such/file"], "does not exist"),
+        # moto cannot store a key with a line feed (its S3 routes stop there): said plainly,
+        # before anything runs, not an "internal error" from a 404 on PutObject.
+        (
+            ["tests/golden/input/defaults.yaml", "--upload", "README.md=in/a\nb.csv"],
+            'key "in/a\\nb.csv" holds a line feed, which the emulator (moto) cannot store',
+        ),
     ],
 )
 def test_clear_errors(

@@ -11,6 +11,7 @@ when signal N stopped it before every ``--upload`` was made (130 Ctrl-C, 143 SIG
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import tempfile
@@ -177,4 +178,12 @@ def uploads(specs: list[str]) -> list[tuple[Path, str]]:
                 found.append((file, prefix + file.relative_to(path).as_posix()))
         else:
             found.append((path, key if sep and key else path.name))
+    for _, key in found:
+        if "\n" in key:
+            # S3 accepts it (and Orchestrated carries it); moto's S3 routes stop at a line
+            # feed and answer 404, so the emulator cannot hold the object at all.
+            raise LocalError(
+                f"--upload key {json.dumps(key, ensure_ascii=False)} holds a line feed, which "
+                "the emulator (moto) cannot store; S3 itself accepts it"
+            )
     return found
