@@ -228,6 +228,20 @@ def test_a_task_that_ran_and_failed_is_not_searched(stack: Stack) -> None:
     assert line["action"] == "re-submitted" and stack.lists == []
 
 
+def test_the_rules_target_is_read_once_per_run(stack: Stack) -> None:
+    """Direct re-submits every task with the rule target's parameters: one
+    ListTargetsByRule for the run, not one per message."""
+    reads: list[str] = []
+    stack.aws["events"].meta.events.register(
+        "provide-client-params.events.ListTargetsByRule", lambda params, **_: reads.append("x")
+    )
+    for name in ("one.csv", "two.csv", "three.csv"):
+        stack.dead_letter(stack.put(name), exit_code=70)
+    report = run(stack, stack.direct)
+    assert [line["action"] for line in report.lines] == ["re-submitted"] * 3
+    assert len(reads) == 1
+
+
 def test_a_task_that_never_started_has_its_key_checked(stack: Stack) -> None:
     stack.dead_letter(stack.put(TAB), exit_code=None)  # stopCode TaskFailedToStart
     (line,) = run(stack, stack.direct).lines

@@ -124,20 +124,45 @@ def processor_prefix(aws: Mapping[str, Any], deployed: Deployed) -> str:
         return ""
 
 
-def resubmit(aws: Mapping[str, Any], deployed: Deployed, event: dict[str, Any]) -> str:
-    """Start processing ``event`` again; returns the execution or task ARN."""
+def ecs_target(aws: Mapping[str, Any], deployed: Deployed) -> dict[str, Any]:
+    """The Direct rule's ECS target: the parameters a re-submitted task runs with."""
+    targets = aws["events"].list_targets_by_rule(Rule=deployed.rule).get("Targets", [])
+    target = next((t for t in targets if t.get("EcsParameters")), None)
+    if target is None:  # the stack was changed by hand: nothing to run the task with
+        raise RedriveError(f"the rule {deployed.rule} has no ECS target")
+    return dict(target)
+
+
+def _once(read: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """``read`` called on first use and its answer kept for the run (the rule's target
+    does not change while redrive runs); a read that fails is tried again next time."""
+    kept: list[dict[str, Any]] = []
+
+    def value() -> dict[str, Any]:
+        if not kept:
+            kept.append(read())
+        return kept[0]
+
+    return value
+
+
+def resubmit(
+    aws: Mapping[str, Any],
+    deployed: Deployed,
+    event: dict[str, Any],
+    target: Callable[[], dict[str, Any]] | None = None,
+) -> str:
+    """Start processing ``event`` again; returns the execution or task ARN. ``target``
+    gives the Direct rule's ECS target (read from the rule when not given)."""
     if deployed.state_machine:
         answer = aws["stepfunctions"].start_execution(
             stateMachineArn=deployed.state_machine, input=json.dumps(event)
         )
         return str(answer["executionArn"])
-    targets = aws["events"].list_targets_by_rule(Rule=deployed.rule).get("Targets", [])
-    target = next((t for t in targets if t.get("EcsParameters")), None)
-    if target is None:  # the stack was changed by hand: nothing to run the task with
-        raise RedriveError(f"the rule {deployed.rule} has no ECS target")
-    ecs = target["EcsParameters"]
+    rule_target = target() if target else ecs_target(aws, deployed)
+    ecs = rule_target["EcsParameters"]
     request: dict[str, Any] = {
-        "cluster": target["Arn"],
+        "cluster": rule_target["Arn"],
         "taskDefinition": ecs["TaskDefinitionArn"],
         "count": 1,
         "launchType": ecs.get("LaunchType", "FARGATE"),
@@ -207,10 +232,12 @@ def redrive(
     keys = KeyFinder(
         aws["s3"], deployed.bucket, lambda: processor_prefix(aws, deployed), search_limit
     )
+    # Read once per run, not once per message (ListTargetsByRule has its own quota).
+    target = _once(lambda: ecs_target(aws, deployed))
     held: dict[str, str] = {}
     try:
         for message in _messages(sqs, queue, wait_s, held):
-            line = _one(aws, deployed, keys, message, dry_run)
+            line = _one(aws, deployed, keys, target, message, dry_run)
             if line["action"] == "re-submitted":
                 # Only now: a message is never lost between receive and re-submission.
                 try:
@@ -239,6 +266,7 @@ def _one(
     aws: Mapping[str, Any],
     deployed: Deployed,
     keys: KeyFinder,
+    target: Callable[[], dict[str, Any]],
     message: Mapping[str, Any],
     dry_run: bool,
 ) -> dict[str, Any]:
@@ -284,7 +312,7 @@ def _one(
     if dry_run:
         return {**line, "action": "would re-submit"}
     try:
-        started = resubmit(aws, deployed, event)
+        started = resubmit(aws, deployed, event, target)
     except (RedriveError, ClientError, BotoCoreError) as exc:
         return {**line, "action": "kept", "reason": f"re-submission failed: {exc}"}
     return {**line, "action": "re-submitted", "started": started}
