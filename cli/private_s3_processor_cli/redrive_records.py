@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from private_s3_worker.exitcodes import ExitCode
+
 # The container environment the rule's InputTransformer (and the state machine's
 # JSONPath) fill from the event: name -> (part of ``detail``, field).
 ENVIRONMENT_FIELDS = (
@@ -33,9 +35,9 @@ ENVIRONMENT_FIELDS = (
     ("S3_VERSION_ID", ("object", "version-id")),
 )
 CONTAINER = "worker"
-# The worker's ExitCode.UNKNOWN_KEY: no version and no delete marker of the key it was
-# given exists in the bucket, so the key was changed on the way (a test pins the value).
-UNKNOWN_KEY_EXIT = 66
+# No version and no delete marker of the key the worker was given exists in the bucket,
+# so the key was changed on the way: the worker's own code, from the same distribution.
+UNKNOWN_KEY_EXIT = int(ExitCode.UNKNOWN_KEY)
 # S3 object keys are at most 1,024 bytes of UTF-8 (Amazon S3 user guide, "Naming Amazon
 # S3 objects"); a longer "key" is not a record of an upload.
 MAX_KEY_BYTES = 1024
