@@ -97,11 +97,13 @@ demo: $(RUNTIME_STAMP)
 	$(BIN)/private-s3-processor local build/example.yaml --upload examples/samples
 
 # Figures into BENCHMARKS.md (each section names its command): the worker on 1 MB,
-# 100 MB and 1 GB objects against a bare get_object loop, same emulator, same run.
+# 100 MB and 1 GB objects against a bare get_object loop, same emulator, same run; then
+# a simulated burst of 10,000 uploads into each delivery mode (simulated time, seconds).
 bench: $(STAMP)
 	$(PY) -m bench.worker
 	$(PY) -m bench.transform
 	$(PY) -m bench.delivery
+	$(PY) -m bench.burst
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) build .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

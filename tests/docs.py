@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from private_s3_processor.properties import render_property_table
+from private_s3_processor.property_docs import render_property_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 PROPERTIES = "properties"

@@ -46,7 +46,9 @@ def records(p: str, delivery: str) -> set[str]:
     """The resources that hold a record of ``p``'s uploads: the objects, the uploads not
     processed, and what happened to each (the task's logs; the state machine's)."""
     found = {f"{p}Bucket", f"{p}DeadLetterQueue", f"{p}LogGroup"}
-    return found | ({f"{p}StateMachineLogGroup"} if delivery == "Orchestrated" else set())
+    # Queued: the uploads not yet processed wait in the processor's queue.
+    mode = {"Orchestrated": {f"{p}StateMachineLogGroup"}, "Queued": {f"{p}Queue"}}
+    return found | mode.get(delivery, set())
 
 
 # --- DeletionPolicy / UpdateReplacePolicy --------------------------------------------------
@@ -95,10 +97,18 @@ def test_golden_cases_keep_the_records_of_the_processors_that_ask() -> None:
 
 
 def alarms(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The alarms that notify someone: not those that act on a scaling policy (Queued's)."""
+    res = out["Resources"]
+
+    def scales(action: Any) -> bool:
+        target = res.get(action.get("Ref", "")) if isinstance(action, dict) else None
+        return bool(target) and target["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
+
     return {
         name: r["Properties"]
-        for name, r in out["Resources"].items()
+        for name, r in res.items()
         if r["Type"] == "AWS::CloudWatch::Alarm"
+        and not all(scales(a) for a in r["Properties"]["AlarmActions"])
     }
 
 
@@ -107,10 +117,32 @@ def test_the_age_alarm_comes_with_the_topic_only(delivery: str) -> None:
     without = expanded({"Properties": {"Image": IMAGE, "Delivery": delivery}})
     assert alarms(without) == {}
     props = {"Image": IMAGE, "Delivery": delivery, "AlarmTopicArn": TOPIC}
+    # A Queued processor also has a work queue, whose messages may wait unreceived.
+    work_queue = {"PQueueAgeAlarm"} if delivery == "Queued" else set()
     assert set(alarms(expanded({"Properties": props}))) == {
         "PDeadLetterAlarm",
         "PDeadLetterAgeAlarm",
+        *work_queue,
     }
+
+
+def test_the_work_queue_alarm_fires_days_before_sqs_deletes_a_message() -> None:
+    """A message no worker ever receives (the image cannot be pulled) is never
+    dead-lettered: only the work queue's own age can tell."""
+    out = expanded({"Properties": {"Image": IMAGE, "Delivery": "Queued", "AlarmTopicArn": TOPIC}})
+    queue = out["Resources"]["PQueue"]["Properties"]
+    age = alarms(out)["PQueueAgeAlarm"]
+    assert (age["Namespace"], age["MetricName"], age["Statistic"]) == (
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "Maximum",
+    )
+    assert age["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["PQueue", "QueueName"]}}
+    ]
+    latest = age["Threshold"] + age["Period"] * age["EvaluationPeriods"]
+    assert queue["MessageRetentionPeriod"] - latest >= 2 * DAY_S
+    assert age["AlarmActions"] == age["OKActions"] == [TOPIC]
 
 
 def test_the_age_alarm_fires_well_before_a_dead_letter_expires() -> None:
@@ -139,16 +171,20 @@ def test_the_age_alarm_fires_well_before_a_dead_letter_expires() -> None:
 
 
 @pytest.mark.parametrize(
-    ("delivery", "per", "most"), [("Direct", 14, 34), ("Orchestrated", 16, 30)]
+    ("delivery", "shared", "per", "most"),
+    [("Direct", 16, 14, 34), ("Orchestrated", 16, 16, 30), ("Queued", 17, 21, 23)],
 )
-def test_processors_with_alarms_that_fit_in_one_stack(delivery: str, per: int, most: int) -> None:
-    """README "Cost and scale": two resources more per processor with AlarmTopicArn."""
+def test_processors_with_alarms_that_fit_in_one_stack(
+    delivery: str, shared: int, per: int, most: int
+) -> None:
+    """README "Cost and scale": two resources more per processor with AlarmTopicArn (three
+    with a work queue); Queued also shares the sqs endpoint."""
     extra = {"Delivery": delivery, "AlarmTopicArn": TOPIC}
     one, _ = size(processors_template(1, **extra))
     two, _ = size(processors_template(2, **extra))
-    assert (one, two - one) == (16 + per, per)
-    assert size(processors_template(most, **extra))[0] == 16 + per * most <= MAX_RESOURCES
-    with pytest.raises(ExpansionError, match=f"{16 + per * (most + 1)} resources"):
+    assert (one, two - one) == (shared + per, per)
+    assert size(processors_template(most, **extra))[0] == shared + per * most <= MAX_RESOURCES
+    with pytest.raises(ExpansionError, match=f"{shared + per * (most + 1)} resources"):
         size(processors_template(most + 1, **extra))
 
 

@@ -7,8 +7,10 @@ import ast
 from pathlib import Path
 
 import private_s3_processor
+import pytest
 from private_s3_processor.delivery import MODES, DeliveryMode
 from private_s3_processor.rules import DELIVERY_MODES
+from private_s3_processor_cli.templates import expand_document
 
 MACRO = Path(private_s3_processor.__file__).parent
 # Where the values are declared: the accepted values (rules.py) and the property's
@@ -39,3 +41,25 @@ def test_every_accepted_delivery_value_has_its_mode() -> None:
 
 def test_nothing_outside_the_delivery_package_branches_on_the_mode() -> None:
     assert mode_branches(MACRO, DELIVERY_MODES) == []
+
+
+@pytest.mark.parametrize("name", DELIVERY_MODES)
+def test_a_mode_has_an_events_role_exactly_when_its_rule_needs_permissions(name: str) -> None:
+    """``events_role`` (which the resource count reads) and ``rule_permissions`` (which the
+    expansion reads) agree, and the expansion has the role exactly then."""
+    mode = MODES[name]
+    template = {
+        "Resources": {
+            "P": {
+                "Type": "PrivateS3Processor",
+                "Properties": {
+                    "Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/worker:1.0",
+                    "Delivery": name,
+                },
+            }
+        }
+    }
+    resources = expand_document(template)["Resources"]
+    assert ("PEventsRole" in resources) == mode.events_role
+    role_arn = "RoleArn" in resources["PRule"]["Properties"]["Targets"][0]
+    assert role_arn == mode.events_role

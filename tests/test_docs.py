@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from private_s3_processor.properties import Properties, render_property_table
+from private_s3_processor.properties import Properties
+from private_s3_processor.property_docs import render_property_table
 
 from tests.docs import COST, PROPERTIES, README, cost_table, section
 

@@ -154,3 +154,44 @@ def test_key_filter_is_prefix_and_suffix(prefix: str, suffix: str, middle: str, 
     }:
         want = candidate.startswith(prefix) and candidate.endswith(suffix)
         assert matcher.matches_event(_event("b", candidate)) == want, (prefix, suffix, candidate)
+
+
+def _queued_rule_targets() -> list[tuple[str, str, dict[str, Any]]]:
+    """(case, rule, target) for the rule of every Queued processor of the golden outputs:
+    a rule whose target is the processor's own queue."""
+    found = []
+    for name in cases.success_names():
+        resources = cases.expected(name)["Resources"]
+        for logical_id, res in resources.items():
+            if res["Type"] != "AWS::Events::Rule":
+                continue
+            for target in res["Properties"]["Targets"]:
+                queue = f"{logical_id.removesuffix('Rule')}Queue"
+                if target["Arn"] == {"Fn::GetAtt": [queue, "Arn"]}:
+                    found.append((name, logical_id, target))
+    return found
+
+
+QUEUED_TARGETS = _queued_rule_targets()
+
+
+def test_every_queued_golden_case_is_checked() -> None:
+    cases_seen = {case for case, _, _ in QUEUED_TARGETS}
+    assert cases_seen == {n for n in cases.success_names() if n.startswith("queued_")}
+
+
+@pytest.mark.parametrize(
+    ("case", "rule", "target"), QUEUED_TARGETS, ids=[f"{c}-{r}" for c, r, _ in QUEUED_TARGETS]
+)
+def test_queued_rules_send_the_whole_event(case: str, rule: str, target: dict[str, Any]) -> None:
+    """SPEC semantics 15: the message is the event as EventBridge received it, so every legal
+    key arrives unchanged. An InputTransformer (which does not JSON-escape what it
+    substitutes), a constant Input or an InputPath would each change or drop it; the rule
+    keeps its retry policy and dead-letter queue, and takes no role (the queue policy
+    admits it)."""
+    assert not {"InputTransformer", "Input", "InputPath", "RoleArn"} & set(target), (case, rule)
+    processor = rule.removesuffix("Rule")
+    assert target["DeadLetterConfig"] == {
+        "Arn": {"Fn::GetAtt": [f"{processor}DeadLetterQueue", "Arn"]}
+    }
+    assert set(target["RetryPolicy"]) == {"MaximumRetryAttempts", "MaximumEventAgeInSeconds"}

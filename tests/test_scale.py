@@ -8,7 +8,7 @@ import os
 import pytest
 from private_s3_processor import ExpansionError
 from private_s3_processor.delivery import MODES
-from private_s3_processor.rules import MAX_RESOURCES, MAX_TEMPLATE_BYTES
+from private_s3_processor.rules import INTERFACE_ENDPOINTS, MAX_RESOURCES, MAX_TEMPLATE_BYTES
 
 from bench.transform import (
     DEFAULT_DELIVERY,
@@ -25,6 +25,13 @@ from bench.transform import (
 SHARED_RESOURCES = 16
 
 
+def shared_resources(delivery: str) -> int:
+    """The shared network and cluster of processors of one mode: one more endpoint for each
+    that the mode needs beyond the All set (Queued: sqs)."""
+    extra = set(MODES[delivery].interface_endpoints) - set(INTERFACE_ENDPOINTS["All"])
+    return SHARED_RESOURCES + len(extra)
+
+
 def test_forty_processors_fit_in_one_stack_and_forty_one_do_not() -> None:
     per = MODES[DEFAULT_DELIVERY].resources_per_processor
     resources, bytes_ = size(processors_template(40))
@@ -39,16 +46,25 @@ def test_scale_search_finds_each_modes_limit(delivery: str) -> None:
     """The expansion has the resources the mode declares, and the search finds the most
     processors CloudFormation's resource limit allows."""
     mode = MODES[delivery]
+    shared = shared_resources(delivery)
     found = scale(delivery)
-    assert (found.shared_resources, found.per_processor) == (
-        SHARED_RESOURCES,
-        mode.resources_per_processor,
-    )
+    assert (found.shared_resources, found.per_processor) == (shared, mode.resources_per_processor)
     assert found.limit == "resources"
-    assert (
-        found.max_processors == (MAX_RESOURCES - SHARED_RESOURCES) // mode.resources_per_processor
-    )
-    assert found.at_max[0] == SHARED_RESOURCES + mode.resources_per_processor * found.max_processors
+    assert found.max_processors == (MAX_RESOURCES - shared) // mode.resources_per_processor
+    assert found.at_max[0] == shared + mode.resources_per_processor * found.max_processors
+
+
+# How many processors of each mode one stack holds (README, "Cost and scale"): the resource
+# limit binds first in every mode.
+FIT = {"Direct": 40, "Orchestrated": 34, "Queued": 26}
+
+
+@pytest.mark.parametrize("delivery", list(MODES))
+def test_how_many_processors_of_each_mode_fit_in_one_stack(delivery: str) -> None:
+    """Queued: 18 resources each (no events role; the queue and its policy, the service,
+    the scalable target, two policies and two alarms), 17 shared (the sqs endpoint):
+    (500 - 17) // 18 = 26."""
+    assert scale(delivery).max_processors == FIT[delivery]
 
 
 def test_expansion_is_faster_than_sam_per_output_resource(

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 import pytest
 from cfnlint.decode import decode
-from private_s3_processor.properties import NetworkSettings, Properties, known_fields
+from private_s3_processor.properties import NetworkSettings, Properties
+from private_s3_processor.property_docs import known_fields
 from private_s3_processor.references import ATTRIBUTES
 from private_s3_processor.rules import CPU_MEMORY, TYPE_NAME
 from private_s3_processor.schema import _constraints, _type_of, registry_schema
@@ -48,6 +49,25 @@ EXPECTED: dict[str, set[tuple[str, int]]] = {
         ("E9301", 11),  # Tags "aws:owner" (a `not` in the schema: no cfn-lint rule of its own)
     },
     "error_cpu_memory": {("E3030", 7)},  # Memory 300 with Cpu 256
+    "error_queued_other_delivery": {
+        ("E9301", 9),  # MaxTasks with the default Delivery (Direct)
+        ("E9301", 10),  # Concurrency with the default Delivery
+        ("E9301", 17),  # IdleSeconds with Delivery: Orchestrated
+        ("E9301", 18),  # MaxReceiveCount with Delivery: Orchestrated
+        ("E9301", 19),  # VisibilityTimeoutSeconds with Delivery: Orchestrated
+    },
+    "error_queued_out_of_range": {
+        ("E3034", 9),  # MaxTasks: 1001
+        ("E3034", 10),  # Concurrency: 0
+        ("E9301", 11),  # IdleSeconds: 90, not whole minutes (multipleOf)
+        ("E3034", 12),  # MaxReceiveCount: 1001
+        ("E3034", 13),  # VisibilityTimeoutSeconds: 43201
+        ("E3034", 20),  # MaxTasks: 0
+        ("E3034", 21),  # Concurrency: 65
+        ("E3034", 22),  # IdleSeconds: 3660
+        ("E3034", 23),  # MaxReceiveCount: 0
+        ("E3012", 24),  # VisibilityTimeoutSeconds: true
+    },
     "error_cpu_memory_steps": {("E3030", 7)},  # Memory 4096 with Cpu 4096
     "error_missing_image": {("E3003", 4)},
     "error_network_mixed": {

@@ -41,15 +41,23 @@ def test_no_internet_path(name: str) -> None:
         assert subnet["Properties"]["MapPublicIpOnLaunch"] is False
     for rule in of_type(OUTPUTS[name], "AWS::Events::Rule").values():
         if "EcsParameters" not in rule["Properties"]["Targets"][0]:
-            continue  # the failure rule: its target is a queue
+            continue  # the failure rule or a Queued rule: its target is a queue
         vpc = rule["Properties"]["Targets"][0]["EcsParameters"]["NetworkConfiguration"]
         assert vpc["AwsVpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+    for service in of_type(OUTPUTS[name], "AWS::ECS::Service").values():
+        vpc = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert vpc["AssignPublicIp"] == "DISABLED"
 
 
 def task_groups(template: dict[str, Any], p: str) -> list[Any]:
-    """The security groups a task of processor ``p`` runs with: the rule target's (Direct)
-    or the state machine's comma-joined substitution (Orchestrated)."""
+    """The security groups a task of processor ``p`` runs with: the rule target's (Direct),
+    the state machine's comma-joined substitution (Orchestrated) or the service's (Queued)."""
     res = template["Resources"]
+    service = res.get(f"{p}Service")
+    if service is not None:
+        return list(
+            service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"]
+        )
     machine = res.get(f"{p}StateMachine")
     if machine is not None:
         joined = machine["Properties"]["DefinitionSubstitutions"]["SecurityGroups"]
@@ -135,6 +143,11 @@ INTERFACE_ALL = {"ecr.api", "ecr.dkr", "ecs", "ecs-telemetry", "logs"}
         ("three_processors", INTERFACE_ALL | {"kms"}),
         ("existing_vpc", INTERFACE_ALL),
         ("existing_vpc_endpoints", set()),
+        # Queued adds sqs (its queue) and ecs (task scale-in protection) to any set.
+        ("queued_defaults", INTERFACE_ALL | {"sqs"}),
+        ("queued_kms", INTERFACE_ALL | {"sqs", "kms"}),
+        ("queued_existing_vpc", {"ecr.api", "ecr.dkr", "logs", "ecs", "sqs"}),
+        ("queued_tags", {"ecr.api", "ecr.dkr", "logs", "ecs", "sqs"}),
     ],
 )
 def test_endpoints(name: str, expected: set[str]) -> None:
@@ -470,8 +483,16 @@ def test_stable_logical_ids() -> None:
     )
 
 
-def test_tags_on_taggable_resources() -> None:
-    res = OUTPUTS["tags"]["Resources"]
+@pytest.mark.parametrize(
+    ("name", "untaggable"),
+    [
+        ("tags", set()),
+        # Queue policies and scaling policies are not taggable in CloudFormation.
+        ("queued_tags", {"TaggedQueuePolicy", "TaggedScaleOutPolicy", "TaggedScaleInPolicy"}),
+    ],
+)
+def test_tags_on_taggable_resources(name: str, untaggable: set[str]) -> None:
+    res = OUTPUTS[name]["Resources"]
     for logical_id, r in res.items():
         if logical_id.startswith("Tagged"):
             tags = r["Properties"].get("Tags")
@@ -484,10 +505,14 @@ def test_tags_on_taggable_resources() -> None:
         k for k, r in res.items() if k.startswith("Tagged") and "Tags" not in r["Properties"]
     }
     # Policies and security-group rules are not taggable in CloudFormation.
-    assert untagged == {
-        "TaggedBucketPolicy",
-        "TaggedDeadLetterQueuePolicy",
-    }
+    assert (
+        untagged
+        == {
+            "TaggedBucketPolicy",
+            "TaggedDeadLetterQueuePolicy",
+        }
+        | untaggable
+    )
     assert "Tags" not in cases.expected("defaults")["Resources"]["UploadsBucket"]["Properties"]
 
 

@@ -14,6 +14,7 @@ from urllib.parse import quote_plus
 import pytest
 from private_s3_processor_cli.local.emulator import aws_env
 from private_s3_worker import ExitCode
+from private_s3_worker.keys import MANIFEST
 
 from tests.conftest import BUCKET, ROOT, client, put
 
@@ -500,3 +501,20 @@ def test_a_connection_that_keeps_dropping_fails_without_output(
     final = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert "reading the object failed" in final["error"]
     assert keys_under(endpoint, "out-cut/in/always-cut.bin") == []
+
+
+def test_a_concurrent_duplicate_run_reports_skipped_not_processed(endpoint: str) -> None:
+    """SQS delivers at least once: two tasks may process one upload at the same time. The
+    manifest is written create-only, so exactly one run reports PROCESSED and the other
+    SKIPPED, and the manifest is the first run's, not overwritten."""
+    event = put(endpoint, "in/concurrent.csv", b"a\n")
+    code, lines = worker(
+        endpoint,
+        event,
+        OUTPUT_PREFIX="out-concurrent/",
+        PROCESSOR="tests.worker_processors:another_run_publishes_first",
+    )
+    assert code == ExitCode.SKIPPED, lines[-1]
+    assert lines[-1]["outcome"] == "skipped" and lines[-1]["concurrent"] is True
+    (manifest_key,) = [k for k in keys_under(endpoint, "out-concurrent/") if k.endswith(MANIFEST)]
+    assert manifest(endpoint, manifest_key) == {}  # the other run's, kept

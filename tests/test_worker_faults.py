@@ -4,13 +4,18 @@ the rest end in the worker's failure code, and no output is left behind."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
+from private_s3_processor_cli.local.emulator import aws_env
 from private_s3_worker import ExitCode
 
-from tests.conftest import BUCKET, client, put
+from tests.conftest import BUCKET, ROOT, client, put
 from tests.faults import Fault, FaultProxy
 from tests.test_worker import keys_under, worker
 
@@ -98,3 +103,40 @@ def test_a_manifest_that_cannot_be_written_fails_and_leaves_nothing(
     assert code == ExitCode.FAILED
     assert keys_under(endpoint, out) == []
     assert client(endpoint).list_objects_v2(Bucket=BUCKET, Prefix=out).get("KeyCount") == 0
+
+
+def test_sigterm_ends_one_object_mode_as_a_failure_without_output(endpoint: str) -> None:
+    """ECS stops a task with SIGTERM; the worker must end at once with its FAILED line and
+    code (a PID 1 without a handler would ignore the signal until SIGKILL) and write
+    nothing, so the upload stays re-drivable."""
+    event = put(endpoint, "in/fault-stopped.bin", b"x" * 100)
+    env = {
+        **aws_env(endpoint),
+        **event,
+        "PYTHONPATH": str(ROOT),
+        "OUTPUT_PREFIX": "out-faults/stopped/",
+        "PROCESSOR": "private_s3_worker.testing:echo",
+        "TEST_SLEEP_SECONDS": "600",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "private_s3_worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        events = []
+        while "test-mode" not in events:  # the processor is running
+            line = proc.stdout.readline()
+            assert line, "the worker ended before its processor started"
+            events.append(json.loads(line)["event"])
+        proc.send_signal(signal.SIGTERM)
+        rest, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == ExitCode.FAILED, (proc.returncode, stderr)
+    last = json.loads(rest.splitlines()[-1])
+    assert last["outcome"] == "failed" and "SIGTERM" in last["error"]
+    assert keys_under(endpoint, "out-faults/stopped/") == []

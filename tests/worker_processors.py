@@ -52,3 +52,15 @@ def fails_while_marked(source: SourceObject, outputs: Outputs) -> dict[str, Any]
     if Path(os.environ["FLAKY_MARKER"]).exists():
         raise RuntimeError("downstream outage (marker file present)")
     return upper(source, outputs)
+
+
+def another_run_publishes_first(source: SourceObject, outputs: Outputs) -> dict[str, Any]:
+    """Stands in for a duplicate delivery running at the same time in another task: while
+    this run works, the other one writes the manifest."""
+    import boto3
+    from private_s3_worker.keys import MANIFEST, output_base
+
+    base = output_base(os.environ["OUTPUT_PREFIX"], source.key, source.etag.strip('"'))
+    boto3.client("s3").put_object(Bucket=source.bucket, Key=base + MANIFEST, Body=b"{}")
+    outputs.put("result.txt", source.body.read())
+    return {"run": "this"}

@@ -4,8 +4,9 @@ they share. ``main`` parses with ``parser()`` and dispatches; nothing here runs 
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .output import PROG
 from .templates import DEFAULT_ACCOUNT, DEFAULT_REGION, OFFLINE_PREFIX_LIST
@@ -33,6 +34,23 @@ def _share(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1 (got {text})")
     return value
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    """An option type: a finite number above 0 (``int`` or ``float``)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if kind is int else 'a number'}"
+            ) from None
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a number above 0 (got {text})")
+        return value
+
+    return parse
 
 
 def _parameter_option(command: argparse.ArgumentParser) -> None:
@@ -159,11 +177,13 @@ def _local_run_options(loc: argparse.ArgumentParser) -> None:
     loc.add_argument("--seed", type=int, help="seed of the simulated faults and jitter")
     loc.add_argument(
         "--time-scale",
-        type=float,
+        type=_positive(float),
         default=1.0,
         metavar="FACTOR",
-        help="multiply retry waits by FACTOR (e.g. 0.01 for load tests; default 1)",
+        help="multiply retry waits by FACTOR and run the simulated clock (the launch quota, "
+        "Queued's alarms) 1/FACTOR times as fast (e.g. 0.01 for load tests; default 1)",
     )
+    _quota_options(loc)
     loc.add_argument(
         "--concurrency", type=int, default=2, metavar="N", help="tasks run at once (default 2)"
     )
@@ -177,15 +197,49 @@ def _local_run_options(loc: argparse.ArgumentParser) -> None:
     )
 
 
+def _quota_options(loc: argparse.ArgumentParser) -> None:
+    """The simulated account's Fargate quotas, met by every delivery mode."""
+    from .quota import QuotaLimits
+
+    limits = QuotaLimits()
+    loc.add_argument(
+        "--launch-burst",
+        type=_positive(int),
+        default=limits.launch_burst,
+        metavar="N",
+        help="tasks Fargate launches at once before throttling: its token bucket "
+        f"(default {limits.launch_burst}, AWS's)",
+    )
+    loc.add_argument(
+        "--launch-rate",
+        type=_positive(float),
+        default=limits.launch_rate,
+        metavar="PER_S",
+        help="the token bucket's refill, tasks per simulated second "
+        f"(default {limits.launch_rate:g}, AWS's)",
+    )
+    loc.add_argument(
+        "--vcpu-quota",
+        type=_positive(float),
+        default=limits.vcpu_quota,
+        metavar="VCPUS",
+        help="vCPUs of tasks running at once; beyond it RunTask answers failures[] "
+        f"(default {limits.vcpu_quota:g}, AWS's)",
+    )
+
+
 def _cost_command(sub: argparse._SubParsersAction[_Parser]) -> None:
     cost = sub.add_parser(
         "cost",
         help="the fixed monthly cost and the cost per processed file of a template",
         description="Prices a template (expanded first when it uses the transform) from a "
         "price table with its region and date: the fixed monthly cost (interface endpoints "
-        "per AZ-hour, alarms) and the variable cost per processed file (Fargate with its "
-        "one-minute minimum, by architecture; Step Functions transitions when "
-        "Orchestrated), beside the original design's fixed cost.",
+        "per AZ-hour, alarms per metric they read) and the variable cost per processed file "
+        "(Fargate with its one-minute minimum, by architecture; Step Functions transitions "
+        "when Orchestrated; when Queued, the service's tasks: processing time divided by "
+        "Concurrency, which assumes I/O-bound objects, plus start-up and the idle tail per "
+        "task per scale-out burst, and SQS requests, all read from the expanded template), "
+        "beside the original design's fixed cost.",
     )
     cost.add_argument("template", help="template file (YAML or JSON), expanded or not")
     _parameter_option(cost)
@@ -194,10 +248,32 @@ def _cost_command(sub: argparse._SubParsersAction[_Parser]) -> None:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="average task duration (default 60)",
+        help="average processing time per file: the task's duration when Direct or "
+        "Orchestrated (default 60)",
     )
     cost.add_argument(
-        "--files", type=int, metavar="N", help="files processed a month (adds monthly totals)"
+        "--files",
+        type=int,
+        metavar="N",
+        help="files processed a month per processor (adds monthly totals, the all-in cost per "
+        "file, and a Queued processor's start-up and idle share)",
+    )
+    cost.add_argument(
+        "--bursts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Queued: scale-out bursts a month, each starting the tasks the scaling policy "
+        "asks for, and paying their start-up and idle tail (default 0: files spread evenly "
+        "over the month); needs --files, at most --files",
+    )
+    cost.add_argument(
+        "--startup",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="Queued: billed seconds of a task before it takes its first message (image "
+        "pull and start; default 30)",
     )
     cost.add_argument(
         "--prices", type=Path, metavar="FILE", help="price table (default: the bundled us-east-1)"
@@ -213,7 +289,8 @@ def _redrive_command(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="re-submit the uploads a processor's dead-letter queue holds",
         description="Reads the processor's dead-letter queue and re-submits each recorded "
         "upload the way its rule delivers it (StartExecution when Orchestrated, RunTask "
-        "with the rule target's parameters when Direct). A key EventBridge changed on the "
+        "with the rule target's parameters when Direct, SendMessage of the same event to "
+        "the processor's queue when Queued). A key EventBridge changed on the "
         "way (Direct, a key with a backslash) is recovered from the upload's version ID "
         "first. A message is deleted only after its re-submission was accepted; every other "
         "message is left visible and reported with the reason.",

@@ -24,7 +24,8 @@ class Prices:
     fargate: Mapping[str, Mapping[str, float]]
     fargate_minimum_s: float
     transition: float
-    alarm_month: float
+    alarm_month: float  # per alarm *metric* (CloudWatch pricing)
+    sqs_request: float  # one SQS API request (standard queue)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Prices:
@@ -49,6 +50,7 @@ class Prices:
                 fargate_minimum_s=float(data["fargate_minimum_seconds"]),
                 transition=float(data["step_functions_per_transition"]),
                 alarm_month=float(data["cloudwatch_alarm_per_month"]),
+                sqs_request=float(data["sqs_per_million_requests"]) / 1_000_000,
             )
         except OSError as exc:
             raise CostError(f"price table {where}: {exc}") from None

@@ -116,7 +116,7 @@ def _diagram(args: argparse.Namespace) -> int:
 
 
 def _cost(args: argparse.Namespace) -> int:
-    from .cost import CostError, Prices, estimate, render
+    from .cost import CostError, Prices, Volume, estimate, render
 
     try:
         if args.files is not None and args.files < 0:
@@ -124,7 +124,10 @@ def _cost(args: argparse.Namespace) -> int:
         prices = Prices.load(args.prices)
         template = _expanded(args, only_processors=True)
         given = dict(args.parameter)
-        result = estimate(template, prices, duration_s=args.duration, parameters=given)
+        volume = Volume(args.files, args.bursts, args.startup)
+        result = estimate(
+            template, prices, duration_s=args.duration, parameters=given, volume=volume
+        )
     except ExpansionError as exc:
         return fail("cost", exc.messages)
     except CostError as exc:

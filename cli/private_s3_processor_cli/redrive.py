@@ -3,10 +3,12 @@ queue holds.
 
 Each message is a record of one upload (``redrive_records``). Each upload is
 re-submitted the way its processor's rule would have delivered it: ``StartExecution``
-of the state machine (Orchestrated) or ``RunTask`` with the rule target's parameters
+of the state machine (Orchestrated), ``RunTask`` with the rule target's parameters
 (Direct; the overrides built as proper JSON, so a key EventBridge could not carry goes
-through). A key the rule's InputTransformer changed is recovered first
-(``redrive_keys``).
+through), or ``SendMessage`` of the event to the processor's queue (Queued: the
+message's own body when it is the event, as both SQS's redrive and EventBridge's
+dead-letter message leave it). A key the rule's InputTransformer changed is recovered
+first (``redrive_keys``).
 
 Nothing is lost: a message is deleted only after its re-submission was accepted.
 Every other message it received (one it cannot read, one of another bucket, one
@@ -36,6 +38,7 @@ from .redrive_keys import (
     true_key,
 )
 from .redrive_records import (
+    EVENT,
     delivery_problem,
     describe,
     overrides,
@@ -67,9 +70,12 @@ class Deployed:
     dead_letter_queue: str
     state_machine: str | None
     bucket: str
+    queue: str | None = None  # Queued: the processing queue's URL
 
     @property
     def delivery(self) -> str:
+        if self.queue:
+            return "Queued"
         return "Orchestrated" if self.state_machine else "Direct"
 
 
@@ -111,6 +117,7 @@ def locate(aws: Mapping[str, Any], stack: str, processor: str) -> Deployed:
         dead_letter_queue=physical[f"{processor}DeadLetterQueue"],
         state_machine=physical.get(f"{processor}StateMachine"),
         bucket=physical[f"{processor}Bucket"],
+        queue=physical.get(f"{processor}Queue") or None,
     )
 
 
@@ -151,9 +158,16 @@ def resubmit(
     deployed: Deployed,
     event: dict[str, Any],
     target: Callable[[], dict[str, Any]] | None = None,
+    body: str | None = None,
 ) -> str:
-    """Start processing ``event`` again; returns the execution or task ARN. ``target``
-    gives the Direct rule's ECS target (read from the rule when not given)."""
+    """Start processing ``event`` again; returns the execution or task ARN, or the
+    message ID. ``target`` gives the Direct rule's ECS target (read from the rule when
+    not given); ``body``, the message to send when Queued (else the event as JSON)."""
+    if deployed.queue:
+        sent = aws["sqs"].send_message(
+            QueueUrl=deployed.queue, MessageBody=body if body is not None else json.dumps(event)
+        )
+        return f"message {sent['MessageId']} in {deployed.queue.rsplit('/', 1)[-1]}"
     if deployed.state_machine:
         answer = aws["stepfunctions"].start_execution(
             stateMachineArn=deployed.state_machine, input=json.dumps(event)
@@ -311,8 +325,10 @@ def _one(
             line.update(upload=describe(event), key=key, delivered_key=record.key)
     if dry_run:
         return {**line, "action": "would re-submit"}
+    # The event as it came (SQS moved it, or EventBridge dead-lettered it): the same body.
+    body = message["Body"] if record.origin == EVENT and event is record.event else None
     try:
-        started = resubmit(aws, deployed, event, target)
+        started = resubmit(aws, deployed, event, target, body)
     except (RedriveError, ClientError, BotoCoreError) as exc:
         return {**line, "action": "kept", "reason": f"re-submission failed: {exc}"}
     return {**line, "action": "re-submitted", "started": started}

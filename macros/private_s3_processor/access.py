@@ -77,8 +77,9 @@ def _ecs_tasks_trust() -> dict[str, Any]:
     )
 
 
-def task_role(p: Processor) -> iam.Role:
-    """Read under Prefix, write under OutputPrefix, list only those prefixes."""
+def task_role(p: Processor, mode_statements: list[dict[str, Any]] | None = None) -> iam.Role:
+    """Read under Prefix, write under OutputPrefix, list only those prefixes; and what the
+    processor's delivery mode needs (``mode_statements``, ``delivery/``)."""
     ids = ProcessorIds(p.logical_id)
     props = p.props
     read = iam_literal(props.Prefix)
@@ -131,6 +132,7 @@ def task_role(p: Processor) -> iam.Role:
                 },
             }
         )
+    statements += mode_statements or []
     return role(ids.task_role, _ecs_tasks_trust(), "objects", statements, props.Tags)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from troposphere import AWSHelperFn, BaseAWSObject, GetAtt, Ref, Sub, Tags
 
-from .properties import is_intrinsic
+from .property_kinds import is_intrinsic
 
 
 class Raw(AWSHelperFn):  # type: ignore[misc]

@@ -58,7 +58,8 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
     for p in processors:
         ctx.warnings.extend(_principal_warnings(p))
     errors: list[str] = []
-    shared, own, network_refs = network.plan(processors, errors, ctx.warnings)
+    needs = {p.logical_id: mode_of(p).interface_endpoints for p in processors}
+    shared, own, network_refs = network.plan(processors, errors, ctx.warnings, needs)
     if errors:
         raise ExpansionError(errors)
     prefix_list = _prefix_list(ctx)
@@ -133,18 +134,20 @@ def _processor_resources(
     p: Processor, net: network.NetworkRefs, prefix_list: str
 ) -> list[AWSObject]:
     """One processor's resources, in output order. What its delivery mode decides (the
-    rule's target and what the events role may do for it, which rules may send to the
-    dead-letter queue, the resources the mode adds) comes from the mode (delivery/)."""
+    rule's target and what the events role, if any, may do for it, what the task role and
+    the container get, which rules may send to the dead-letter queue, the resources the
+    mode adds) comes from the mode (delivery/)."""
     mode = mode_of(p)
+    rule_policy = mode.rule_permissions(p)
     return [
         storage.bucket(p),
         storage.bucket_policy(p, net.s3_endpoint, net.vpc),
         task.log_group(p),
-        access.task_role(p),
+        access.task_role(p, mode.task_permissions(p)),
         access.execution_role(p),
-        task.task_definition(p),
+        task.task_definition(p, mode.container(p)),
         *task.task_security_group(p, net, prefix_list),
-        access.events_role(p, mode.rule_permissions(p)),
+        *([access.events_role(p, rule_policy)] if rule_policy is not None else []),
         trigger.rule(p, mode.target(p, net)),
         *trigger.dead_letter_queue(p, mode.dead_letter_senders(ProcessorIds(p.logical_id))),
         *mode.resources(p, net),
@@ -186,7 +189,7 @@ def _assemble(
     targets = {
         p.logical_id: attribute_targets(p.logical_id, _vpc_value(p), mode_of(p)) for p in processors
     }
-    rewriter = Rewriter(targets, members)
+    rewriter = Rewriter(targets, members, {p.logical_id: mode_of(p).name for p in processors})
 
     resources = _placed(out["Resources"], names, shared, generated)
     generated_names = {o.title for o in shared} | {

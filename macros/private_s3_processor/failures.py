@@ -11,7 +11,13 @@ from troposphere import GetAtt, cloudwatch
 
 from .cfn import tagged, user
 from .names import ProcessorIds
-from .rules import DEAD_LETTER_AGE_ALARM_S, DEAD_LETTER_AGE_PERIOD_S, DEAD_LETTER_RETENTION_S
+from .rules import (
+    DEAD_LETTER_AGE_ALARM_S,
+    DEAD_LETTER_AGE_PERIOD_S,
+    DEAD_LETTER_RETENTION_S,
+    QUEUE_AGE_ALARM_S,
+    QUEUE_RETENTION_S,
+)
 from .spec import Processor
 
 
@@ -45,11 +51,40 @@ def alarms(p: Processor) -> list[cloudwatch.Alarm]:
     ]
 
 
+def work_queue_alarm(p: Processor) -> list[cloudwatch.Alarm]:
+    """With ``AlarmTopicArn``, for a processor with a work queue (``Delivery: Queued``): an
+    alarm when its oldest message has waited a day. A message no worker ever receives (the
+    image cannot be pulled, a quota, a deleted subnet) is never dead-lettered, so neither
+    dead-letter alarm sees it; SQS deletes it unread after the queue's retention."""
+    if p.props.AlarmTopicArn is None:
+        return []
+    ids = ProcessorIds(p.logical_id)
+    hours, kept_days = QUEUE_AGE_ALARM_S // 3600, QUEUE_RETENTION_S // 86400
+    return [
+        _queue_alarm(
+            p,
+            ids.queue_age_alarm,
+            f"Processor {p.logical_id}: an upload has waited {hours} hours in its queue "
+            f"without being processed (are its workers starting?); SQS deletes it unread "
+            f"{kept_days} days after it arrived",
+            ("ApproximateAgeOfOldestMessage", DEAD_LETTER_AGE_PERIOD_S, QUEUE_AGE_ALARM_S),
+            ok_too=True,
+            queue=ids.queue,
+        )
+    ]
+
+
 def _queue_alarm(
-    p: Processor, title: str, description: str, metric: tuple[str, int, int], ok_too: bool
+    p: Processor,
+    title: str,
+    description: str,
+    metric: tuple[str, int, int],
+    ok_too: bool,
+    queue: str | None = None,
 ) -> cloudwatch.Alarm:
-    """An alarm on the maximum of one of the dead-letter queue's metrics: ``metric`` is
-    (name, period in seconds, threshold); above the threshold notifies the topic."""
+    """An alarm on the maximum of one of a queue's metrics (the dead-letter queue unless
+    ``queue`` names another): ``metric`` is (name, period in seconds, threshold); above
+    the threshold notifies the topic."""
     name, period, threshold = metric
     topic = user(p.props.AlarmTopicArn)
     return cloudwatch.Alarm(
@@ -60,7 +95,7 @@ def _queue_alarm(
         Dimensions=[
             cloudwatch.MetricDimension(
                 Name="QueueName",
-                Value=GetAtt(ProcessorIds(p.logical_id).dead_letter_queue, "QueueName"),
+                Value=GetAtt(queue or ProcessorIds(p.logical_id).dead_letter_queue, "QueueName"),
             )
         ],
         Statistic="Maximum",

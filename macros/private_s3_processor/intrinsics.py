@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import shown
-from .properties import is_intrinsic
+from .property_kinds import is_intrinsic
 
 _UNRESOLVED = object()
 

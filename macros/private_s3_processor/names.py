@@ -20,6 +20,7 @@ ENDPOINT_WORDS = {
     "ecs": "Ecs",
     "ecs-telemetry": "EcsTelemetry",
     "logs": "Logs",
+    "sqs": "Sqs",
     "kms": "Kms",
 }
 
@@ -144,6 +145,44 @@ class ProcessorIds:
     @property
     def state_machine_log_group(self) -> str:
         return f"{self.processor}StateMachineLogGroup"
+
+    # Delivery: Queued.
+
+    @property
+    def queue(self) -> str:
+        return f"{self.processor}Queue"
+
+    @property
+    def queue_policy(self) -> str:
+        return f"{self.processor}QueuePolicy"
+
+    @property
+    def service(self) -> str:
+        return f"{self.processor}Service"
+
+    @property
+    def scalable_target(self) -> str:
+        return f"{self.processor}ScalableTarget"
+
+    @property
+    def scale_out_policy(self) -> str:
+        return f"{self.processor}ScaleOutPolicy"
+
+    @property
+    def backlog_alarm(self) -> str:
+        return f"{self.processor}BacklogAlarm"
+
+    @property
+    def scale_in_policy(self) -> str:
+        return f"{self.processor}ScaleInPolicy"
+
+    @property
+    def idle_alarm(self) -> str:
+        return f"{self.processor}IdleAlarm"
+
+    @property
+    def queue_age_alarm(self) -> str:
+        return f"{self.processor}QueueAgeAlarm"
 
     @property
     def own_network(self) -> NetworkIds:

@@ -20,7 +20,7 @@ from troposphere import AWSObject, GetAtt, GetAZs, Ref, Select, Sub, ec2
 from .cfn import tagged, user
 from .errors import shown
 from .names import SHARED_NETWORK, NetworkIds, ProcessorIds
-from .rules import INTERFACE_ENDPOINTS
+from .rules import ENDPOINT_ORDER, INTERFACE_ENDPOINTS
 from .spec import Processor
 
 DEFAULT_CIDR = "10.42.0.0/16"
@@ -45,17 +45,17 @@ class NetworkRefs:
     client_security_group: Any | None = None
 
 
-def interface_services(endpoint_sets: Iterable[str], kms: bool) -> list[str]:
-    """The interface endpoints a set of processors needs: the union of their sets."""
-    wanted: list[str] = []
-    for name in ("All", "Minimal"):
-        if name in endpoint_sets:
-            wanted += [s for s in INTERFACE_ENDPOINTS[name] if s not in wanted]
-    order = INTERFACE_ENDPOINTS["All"]
-    wanted.sort(key=order.index)
+def interface_services(
+    endpoint_sets: Iterable[str], kms: bool, extra: Iterable[str] = ()
+) -> list[str]:
+    """The interface endpoints a set of processors needs: the union of their sets, those
+    their delivery modes need (``extra``), and ``kms`` for a customer managed key."""
+    wanted: set[str] = set(extra)
+    for name in endpoint_sets:
+        wanted |= set(INTERFACE_ENDPOINTS[name])
     if kms:
-        wanted.append("kms")
-    return wanted
+        wanted.add("kms")
+    return sorted(wanted, key=ENDPOINT_ORDER.index)
 
 
 def created_network(
@@ -210,23 +210,31 @@ def existing_network(
 
 
 def plan(
-    processors: list[Processor], errors: list[str], warnings: list[str]
+    processors: list[Processor],
+    errors: list[str],
+    warnings: list[str],
+    needs: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[list[AWSObject], dict[str, list[AWSObject]], dict[str, NetworkRefs]]:
-    """Plan networks: one shared created network, or each existing VPC's endpoints."""
+    """Plan networks: one shared created network, or each existing VPC's endpoints.
+    ``needs``: processor -> the interface endpoints its delivery mode needs."""
+    needs = needs or {}
     created = [p for p in processors if not p.props.Network.existing]
     refs: dict[str, NetworkRefs] = {}
     shared: list[AWSObject] = []
     if created:
-        net = _shared_network(created, errors, warnings)
+        net = _shared_network(created, errors, warnings, needs)
         shared += net.resources
         for p in created:
             refs[p.logical_id] = net
-    own = _existing_networks(processors, errors, refs)
+    own = _existing_networks(processors, errors, warnings, refs, needs)
     return shared, own, refs
 
 
 def _shared_network(
-    created: list[Processor], errors: list[str], warnings: list[str]
+    created: list[Processor],
+    errors: list[str],
+    warnings: list[str],
+    needs: Mapping[str, Sequence[str]],
 ) -> NetworkRefs:
     """The one network every processor without a VpcId shares: its CIDR and zones must
     agree; its interface endpoints are the union of their sets."""
@@ -251,12 +259,20 @@ def _shared_network(
             "network is shared with processors that keep All, so it gets the All set "
             "of interface endpoints (the union of the sets; each costs per AZ-hour)"
         )
-    services = interface_services(endpoint_sets, any(p.props.KmsKeyArn for p in created))
+    services = interface_services(
+        endpoint_sets,
+        any(p.props.KmsKeyArn for p in created),
+        [s for p in created for s in needs.get(p.logical_id, ())],
+    )
     return created_network(SHARED_NETWORK, cidr, zones, services, common_tags(created))
 
 
 def _existing_networks(
-    processors: list[Processor], errors: list[str], refs: dict[str, NetworkRefs]
+    processors: list[Processor],
+    errors: list[str],
+    warnings: list[str],
+    refs: dict[str, NetworkRefs],
+    needs: Mapping[str, Sequence[str]],
 ) -> dict[str, list[AWSObject]]:
     """Each existing VPC's endpoints (or the user's), added to ``refs``; returns the
     resources each processor brings for its own network."""
@@ -278,7 +294,14 @@ def _existing_networks(
                 )
                 continue
             seen_vpcs[key] = p.logical_id
-        services = interface_services({p.props.Endpoints}, p.props.KmsKeyArn is not None)
+        extra = needs.get(p.logical_id, ())
+        if extra and not n.CreateEndpoints:
+            warnings.append(
+                f"Resource '{p.logical_id}': property 'Network.CreateEndpoints' is false, so "
+                f"the VPC's own interface endpoints must include {', '.join(extra)} (its "
+                "Delivery needs them); without them its tasks cannot reach those services"
+            )
+        services = interface_services({p.props.Endpoints}, p.props.KmsKeyArn is not None, extra)
         net = existing_network(ProcessorIds(p.logical_id).own_network, n, services, p.props.Tags)
         own[p.logical_id] = net.resources
         refs[p.logical_id] = net

@@ -14,175 +14,51 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
-import unicodedata
 from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from .property_kinds import (
+    ARN,
+    ENV_NAME,
+    KMS_KEY_ARN,
+    Doc,
+    Int,
+    Intrinsic,
+    StrOrIntrinsic,
+    between,
+    bucket_name_problem,
+    choice,
+    prop,
+    span,
+    tag_problem,
+)
 from .rules import (
+    ALARM_PERIOD_S,
     ARCHITECTURES,
-    BUCKET_NAME_RESERVED_PREFIXES,
-    BUCKET_NAME_RESERVED_SUFFIXES,
+    CONCURRENCY_RANGE,
     CPU_MEMORY,
     DEAD_LETTER_AGE_ALARM_S,
     DEAD_LETTER_RETENTION_S,
     DELIVERY_MODES,
     ENDPOINT_SETS,
+    IDLE_SECONDS_RANGE,
     LOG_RETENTION_DAYS,
-    MAX_TAG_KEY_CHARS,
-    MAX_TAG_VALUE_CHARS,
+    MAX_RECEIVE_COUNT_RANGE,
     MAX_TAGS,
+    MAX_TASKS_RANGE,
     MODES,
+    QUEUED_DEFAULTS,
     RESERVED_ENVIRONMENT,
-    TAG_SYMBOLS,
+    VISIBILITY_TIMEOUT_RANGE,
     smallest_memory,
 )
 
-INTRINSIC_KEYS = frozenset(
-    {
-        "Ref",
-        "Fn::GetAtt",
-        "Fn::Sub",
-        "Fn::Join",
-        "Fn::Select",
-        "Fn::Split",
-        "Fn::If",
-        "Fn::ImportValue",
-        "Fn::FindInMap",
-        "Fn::Base64",
-        "Fn::Cidr",
-        "Fn::GetAZs",
-        "Fn::Length",
-        "Fn::ToJsonString",
-    }
-)
-
-
-def is_intrinsic(value: Any) -> bool:
-    """True for an intrinsic function object: ``{"Ref": ...}`` or ``{"Fn::X": ...}``."""
-    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in INTRINSIC_KEYS
-
-
-def _intrinsic(value: Any) -> dict[str, Any]:
-    if not is_intrinsic(value):
-        raise PydanticCustomError("intrinsic", "must be a string or an intrinsic function")
-    return dict(value)
-
-
-Intrinsic = Annotated[dict[str, Any], BeforeValidator(_intrinsic)]
-StrOrIntrinsic = Annotated[str | Intrinsic, Field(union_mode="left_to_right")]
-
-
-class Doc:
-    """How one property appears in the docs table, and whether its value must be known."""
-
-    def __init__(self, type_: str, default: str, rule: str, *, known: bool = True) -> None:
-        self.type = type_
-        self.default = default
-        self.rule = rule
-        self.known = known
-
-    def as_extra(self) -> dict[str, Any]:
-        return {
-            "doc_type": self.type,
-            "doc_default": self.default,
-            "doc_rule": self.rule,
-            "known": self.known,
-        }
-
-
-def prop(default: Any, doc: Doc, **kwargs: Any) -> Any:
-    """A pydantic ``Field`` carrying its :class:`Doc`."""
-    return Field(default, json_schema_extra=doc.as_extra(), **kwargs)
-
-
-def _choice(allowed: tuple[Any, ...]) -> Any:
-    def check(value: Any) -> Any:
-        if value not in allowed:
-            raise PydanticCustomError(
-                "choice",
-                "must be one of {allowed}",
-                {"allowed": ", ".join(str(a) for a in allowed)},
-            )
-        return value
-
-    return AfterValidator(check)
-
-
-def _between(low: int, high: int) -> Any:
-    def check(value: int | None) -> int | None:
-        if value is not None and not low <= value <= high:
-            raise PydanticCustomError(
-                "range", "must be between {low} and {high}", {"low": low, "high": high}
-            )
-        return value
-
-    return AfterValidator(check)
-
-
-def _not_bool(value: Any) -> Any:
-    # pydantic's lax mode would read True as 1; a boolean is never a number here.
-    if isinstance(value, bool):
-        raise PydanticCustomError("int_type", "must be an integer")
-    return value
-
-
-Int = Annotated[int, BeforeValidator(_not_bool)]
-
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
-
-
-def bucket_name_problem(name: str) -> str | None:
-    """What S3's naming rules say against ``name``, or None when it is valid."""
-    if not BUCKET_NAME.match(name):
-        return (
-            "3-63 lowercase letters, digits, dots and hyphens, starting and ending with a "
-            "letter or digit"
-        )
-    if ".." in name:
-        return "no two adjacent dots"
-    if IP_ADDRESS.match(name):
-        return "not formatted as an IP address"
-    for prefix in BUCKET_NAME_RESERVED_PREFIXES:
-        if name.startswith(prefix):
-            return f"the prefix {prefix} is reserved"
-    for suffix in BUCKET_NAME_RESERVED_SUFFIXES:
-        if name.endswith(suffix):
-            return f"the suffix {suffix} is reserved"
-    return None
-
-
-def tag_problem(text: str, what: str) -> str | None:
-    """What AWS's tag restrictions say against a tag ``key`` or ``value``, or None."""
-    if what == "key" and not 1 <= len(text) <= MAX_TAG_KEY_CHARS:
-        return f"keys must be 1-{MAX_TAG_KEY_CHARS} characters"
-    if what == "value" and len(text) > MAX_TAG_VALUE_CHARS:
-        return f"values must be at most {MAX_TAG_VALUE_CHARS} characters"
-    if text.lower().startswith("aws:"):
-        return "must not use the reserved tag prefix aws:"
-    for char in text:
-        # Letters, numbers and spaces of any script (Unicode L, N and Z), and + - = . _ : / @.
-        if not (unicodedata.category(char)[0] in "LNZ" or char in TAG_SYMBOLS):
-            return (
-                f"may hold letters, numbers, spaces and {' '.join(TAG_SYMBOLS)} only, "
-                f"not {json.dumps(char)}"
-            )
-    return None
-
-
-KMS_KEY_ARN = re.compile(r"^arn:[a-z-]+:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-ARN = re.compile(r"^arn:[a-z-]+:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+$")
+# The Delivery value the Queued properties belong to, and those properties (the schema
+# restates the rule, schema.py).
+QUEUED_DELIVERY = "Queued"
+QUEUED_PROPERTIES = tuple(QUEUED_DEFAULTS)
 
 
 class Strict(BaseModel):
@@ -200,7 +76,7 @@ class NetworkSettings(Strict):
             "created network only: IPv4 CIDR, /16 to /26, split into four equal subnets",
         ),
     )
-    AvailabilityZones: Annotated[Int | None, _between(1, 3)] = prop(
+    AvailabilityZones: Annotated[Int | None, between(1, 3)] = prop(
         None, Doc("integer", "2", "created network only: 1-3 private subnets, one per AZ")
     )
     VpcId: StrOrIntrinsic | None = prop(
@@ -284,7 +160,7 @@ class Properties(Strict):
     )
     Prefix: str = prop("", Doc("string", '`""`', "key prefix filter"))
     Suffix: str = prop("", Doc("string", '`""`', "key suffix filter; with Prefix, both must hold"))
-    Mode: Annotated[str, _choice(MODES)] = prop(
+    Mode: Annotated[str, choice(MODES)] = prop(
         "Production",
         Doc(
             "`Production` \\| `Test`",
@@ -305,7 +181,7 @@ class Properties(Strict):
             known=False,
         ),
     )
-    Cpu: Annotated[Int, _choice(tuple(CPU_MEMORY))] = prop(
+    Cpu: Annotated[Int, choice(tuple(CPU_MEMORY))] = prop(
         256, Doc(", ".join(str(c) for c in CPU_MEMORY), "256", "Fargate CPU units")
     )
     Memory: Int | None = prop(
@@ -316,12 +192,10 @@ class Properties(Strict):
             "must be valid for `Cpu` (Fargate table)",
         ),
     )
-    Architecture: Annotated[str, _choice(ARCHITECTURES)] = prop(
+    Architecture: Annotated[str, choice(ARCHITECTURES)] = prop(
         "X86_64", Doc("`X86_64` \\| `ARM64`", "`X86_64`", "")
     )
-    EphemeralStorageGiB: Annotated[Int, _between(21, 200)] = prop(
-        21, Doc("integer", "21", "21-200")
-    )
+    EphemeralStorageGiB: Annotated[Int, between(21, 200)] = prop(21, Doc("integer", "21", "21-200"))
     OutputPrefix: str | None = prop(
         None,
         Doc(
@@ -347,7 +221,7 @@ class Properties(Strict):
             known=False,
         ),
     )
-    Endpoints: Annotated[str, _choice(ENDPOINT_SETS)] = prop(
+    Endpoints: Annotated[str, choice(ENDPOINT_SETS)] = prop(
         "All",
         Doc(
             "`All` \\| `Minimal`",
@@ -367,13 +241,13 @@ class Properties(Strict):
             "(and, without endpoints, `EndpointSecurityGroupId`, `S3EndpointId`)",
         ),
     )
-    LogRetentionInDays: Annotated[Int, _choice(LOG_RETENTION_DAYS)] = prop(
+    LogRetentionInDays: Annotated[Int, choice(LOG_RETENTION_DAYS)] = prop(
         30, Doc("CloudWatch retention value", "30", "one of CloudWatch Logs' retention values")
     )
-    RetryAttempts: Annotated[Int, _between(0, 185)] = prop(
+    RetryAttempts: Annotated[Int, between(0, 185)] = prop(
         185, Doc("integer", "185", "0-185, EventBridge retry policy")
     )
-    MaximumEventAgeInSeconds: Annotated[Int, _between(60, 86400)] = prop(
+    MaximumEventAgeInSeconds: Annotated[Int, between(60, 86400)] = prop(
         86400, Doc("integer", "86400", "60-86400")
     )
     KmsKeyArn: StrOrIntrinsic | None = prop(
@@ -389,16 +263,64 @@ class Properties(Strict):
     Tags: dict[str, StrOrIntrinsic] = prop(
         {}, Doc("map string→string", "`{}`", "on every taggable generated resource", known=False)
     )
-    Delivery: Annotated[str, _choice(DELIVERY_MODES)] = prop(
+    Delivery: Annotated[str, choice(DELIVERY_MODES)] = prop(
         "Direct",
         Doc(
-            "`Direct` \\| `Orchestrated`",
+            "`Direct` \\| `Orchestrated` \\| `Queued`",
             "`Direct`",
             "`Direct`: the rule's target is the ECS task; failed tasks land in the "
             "dead-letter queue too. `Orchestrated`: the rule starts a Step Functions state "
             "machine that runs the task with `ecs:runTask.sync`, retries launches with "
             "backoff and jitter, and sends what still fails, with the reason, to the "
+            "dead-letter queue. `Queued`: the rule sends the whole event to the processor's "
+            "SQS queue; an ECS service of workers, scaled from 0 to `MaxTasks` on the queue's "
+            "backlog, drains it; a message that fails `MaxReceiveCount` times goes to the "
             'dead-letter queue (README, "Delivery modes")',
+        ),
+    )
+    # Delivery: Queued. None means "not written": the default applies (the accessors
+    # below), and writing one with another Delivery is an error (_queued_only).
+    MaxTasks: Annotated[Int | None, between(*MAX_TASKS_RANGE)] = prop(
+        None,
+        Doc(
+            "integer",
+            str(QUEUED_DEFAULTS["MaxTasks"]),
+            f"`Queued` only: {span(MAX_TASKS_RANGE)}, the most worker tasks at once",
+        ),
+    )
+    Concurrency: Annotated[Int | None, between(*CONCURRENCY_RANGE)] = prop(
+        None,
+        Doc(
+            "integer",
+            str(QUEUED_DEFAULTS["Concurrency"]),
+            f"`Queued` only: {span(CONCURRENCY_RANGE)}, objects in flight per task",
+        ),
+    )
+    IdleSeconds: Annotated[Int | None, between(*IDLE_SECONDS_RANGE)] = prop(
+        None,
+        Doc(
+            "integer",
+            str(QUEUED_DEFAULTS["IdleSeconds"]),
+            f"`Queued` only: {span(IDLE_SECONDS_RANGE)}, a multiple of {ALARM_PERIOD_S}: "
+            "nothing visible, in flight or arriving this long scales the workers to 0",
+        ),
+    )
+    MaxReceiveCount: Annotated[Int | None, between(*MAX_RECEIVE_COUNT_RANGE)] = prop(
+        None,
+        Doc(
+            "integer",
+            str(QUEUED_DEFAULTS["MaxReceiveCount"]),
+            f"`Queued` only: {span(MAX_RECEIVE_COUNT_RANGE)}, deliveries of a message "
+            "before it goes to the dead-letter queue",
+        ),
+    )
+    VisibilityTimeoutSeconds: Annotated[Int | None, between(*VISIBILITY_TIMEOUT_RANGE)] = prop(
+        None,
+        Doc(
+            "integer",
+            str(QUEUED_DEFAULTS["VisibilityTimeoutSeconds"]),
+            f"`Queued` only: {span(VISIBILITY_TIMEOUT_RANGE)}, the queue's visibility "
+            "timeout; the worker extends it while an object is in flight",
         ),
     )
     AlarmTopicArn: StrOrIntrinsic | None = prop(
@@ -409,10 +331,37 @@ class Properties(Strict):
             "two alarms on the dead-letter queue notify this SNS topic: as soon as it holds "
             "a message, and when its oldest message has waited "
             f"{DEAD_LETTER_AGE_ALARM_S // 86400} days (SQS deletes it unread at "
-            f"{DEAD_LETTER_RETENTION_S // 86400})",
+            f"{DEAD_LETTER_RETENTION_S // 86400}); with `Delivery: Queued` a third when "
+            "the work queue's oldest message has waited a day (no worker is taking it)",
             known=False,
         ),
     )
+
+    @field_validator(*QUEUED_PROPERTIES)
+    @classmethod
+    def _queued_only(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # Delivery is declared before these fields, so it is in info.data when valid.
+        delivery = info.data.get("Delivery")
+        if value is not None and delivery is not None and delivery != QUEUED_DELIVERY:
+            raise PydanticCustomError(
+                "delivery",
+                "applies only with Delivery: Queued (this processor's Delivery is "
+                "{delivery}); remove it, or set Delivery: Queued",
+                {"delivery": delivery},
+            )
+        return value
+
+    @field_validator("IdleSeconds")
+    @classmethod
+    def _whole_minutes(cls, value: int | None) -> int | None:
+        if value is not None and value % ALARM_PERIOD_S:
+            raise PydanticCustomError(
+                "minutes",
+                "must be a multiple of {period}: the idle alarm counts whole "
+                "{period}-second periods",
+                {"period": ALARM_PERIOD_S},
+            )
+        return value
 
     @field_validator("Prefix", "Suffix", "OutputPrefix")
     @classmethod
@@ -514,38 +463,7 @@ class Properties(Strict):
         """The memory the task gets: the declared value or the smallest valid for Cpu."""
         return self.Memory if self.Memory is not None else smallest_memory(self.Cpu)
 
-
-def known_fields(model: type[BaseModel]) -> list[str]:
-    """Names of the fields whose values the transform must know (so ``Ref`` is resolved)."""
-    return [
-        name
-        for name, field in model.model_fields.items()
-        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("known")
-    ]
-
-
-def property_rows() -> list[tuple[str, str, str, str]]:
-    """(property, type, default, rule) for every property, in declaration order."""
-    rows = []
-    for name, field in Properties.model_fields.items():
-        extra = field.json_schema_extra
-        assert isinstance(extra, dict)
-        rows.append(
-            (f"`{name}`", str(extra["doc_type"]), str(extra["doc_default"]), str(extra["doc_rule"]))
-        )
-    return rows
-
-
-def render_property_table() -> str:
-    """The README's property table, generated from the declaration above."""
-    lines = ["| property | type | default | rule |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in property_rows()]
-    network_rows = []
-    for name, field in NetworkSettings.model_fields.items():
-        extra = field.json_schema_extra
-        assert isinstance(extra, dict)
-        network_rows.append(
-            f"| `Network.{name}` | {extra['doc_type']} | {extra['doc_default']} | "
-            f"{extra['doc_rule']} |"
-        )
-    return "\n".join(lines + network_rows) + "\n"
+    def queued(self, name: str) -> int:
+        """A Queued property's value: as written, or its default (``QUEUED_DEFAULTS``)."""
+        value = getattr(self, name)
+        return int(value) if value is not None else QUEUED_DEFAULTS[name]

@@ -32,9 +32,16 @@ def rule_queue(
         **tagged(tag_values),
         Metadata=skips("CKV_AWS_27"),
     )
-    policy = sqs.QueuePolicy(
+    return [queue, only_rules_policy(policy_id, queue_id, rule_ids)]
+
+
+def only_rules_policy(policy_id: str, queue_id: str, rule_ids: list[str]) -> sqs.QueuePolicy:
+    """The queue's policy: ``SendMessage`` for the EventBridge rules ``rule_ids`` alone (by
+    their ARN, so no other rule or account can use the same service principal), TLS only."""
+    queue_arn = GetAtt(queue_id, "Arn")
+    return sqs.QueuePolicy(
         policy_id,
-        Queues=[Ref(queue)],
+        Queues=[Ref(queue_id)],
         PolicyDocument={
             "Version": "2012-10-17",
             "Statement": [
@@ -43,7 +50,7 @@ def rule_queue(
                     "Effect": "Allow",
                     "Principal": {"Service": "events.amazonaws.com"},
                     "Action": "sqs:SendMessage",
-                    "Resource": GetAtt(queue, "Arn"),
+                    "Resource": queue_arn,
                     "Condition": {
                         "ArnEquals": {"aws:SourceArn": [GetAtt(r, "Arn") for r in rule_ids]}
                     },
@@ -53,10 +60,9 @@ def rule_queue(
                     "Effect": "Deny",
                     "Principal": "*",
                     "Action": "sqs:*",
-                    "Resource": GetAtt(queue, "Arn"),
+                    "Resource": queue_arn,
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
                 },
             ],
         },
     )
-    return [queue, policy]

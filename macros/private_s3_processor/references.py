@@ -72,10 +72,15 @@ class Rewriter:
     """
 
     def __init__(
-        self, targets: Mapping[str, Mapping[str, Target]], members: Mapping[str, list[str]]
+        self,
+        targets: Mapping[str, Mapping[str, Target]],
+        members: Mapping[str, list[str]],
+        modes: Mapping[str, str] | None = None,
     ) -> None:
         self.targets = targets
         self.members = members
+        # Processor -> its Delivery value, for the error naming the mode it uses.
+        self.modes = modes or {}
         self.errors: list[str] = []
 
     def depends_on(self, value: Any, body: Any, generated: bool) -> Any:
@@ -120,10 +125,11 @@ class Rewriter:
         if isinstance(attribute, str) and attribute in offered:
             return offered[attribute]
         if isinstance(attribute, str) and attribute in MODE_ATTRIBUTES:
+            uses = self.modes.get(processor)
             self.errors.append(
                 f"{where}: Fn::GetAtt {processor}.{attribute} exists only with Delivery: "
-                f"{' or '.join(MODE_ATTRIBUTES[attribute])} (processor '{processor}' uses the "
-                "other mode)"
+                f"{' or '.join(MODE_ATTRIBUTES[attribute])} (processor '{processor}' uses "
+                f"{'Delivery: ' + uses if uses else 'another mode'})"
             )
             return None
         self.errors.append(

@@ -41,7 +41,7 @@ LOG_RETENTION_DAYS = (
 MODES = ("Production", "Test")
 ARCHITECTURES = ("X86_64", "ARM64")
 ENDPOINT_SETS = ("All", "Minimal")
-DELIVERY_MODES = ("Direct", "Orchestrated")
+DELIVERY_MODES = ("Direct", "Orchestrated", "Queued")
 
 # Interface endpoints by set. Fargate platform 1.4 pulls images through ecr.api and
 # ecr.dkr (layers come from S3 through the gateway endpoint) and ships logs through
@@ -50,6 +50,9 @@ INTERFACE_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "Minimal": ("ecr.api", "ecr.dkr", "logs"),
     "All": ("ecr.api", "ecr.dkr", "ecs", "ecs-telemetry", "logs"),
 }
+# The order endpoints are listed in (and their logical IDs generated in): a set's own,
+# then those a delivery mode or KmsKeyArn adds.
+ENDPOINT_ORDER = ("ecr.api", "ecr.dkr", "ecs", "ecs-telemetry", "logs", "sqs", "kms")
 
 # Container environment the transform owns; a user's Environment may not set these.
 RESERVED_ENVIRONMENT = (
@@ -59,6 +62,10 @@ RESERVED_ENVIRONMENT = (
     "S3_ETAG",
     "S3_VERSION_ID",
     "OUTPUT_PREFIX",
+    "QUEUE_URL",
+    "QUEUE_CONCURRENCY",
+    "QUEUE_VISIBILITY_TIMEOUT",
+    "QUEUE_STOP_TIMEOUT",
 )
 
 # Worker exit codes that are outcomes, not failures: processed, skipped (already done),
@@ -226,3 +233,70 @@ BUCKET_NAME_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--ta
 # hostile template from exhausting the Lambda's stack (Python's recursion limit is 1,000
 # frames; copying and walking take several per level).
 MAX_NESTING_DEPTH = 100
+
+
+# --- Delivery: Queued (delivery/queued.py). ---
+
+# Ranges of the Queued properties (properties.py) and where each bound comes from.
+# MaxTasks 1-1000, the project's bound: the scale-out policy then needs 11 step
+# adjustments (queued.scale_out_steps), within Application Auto Scaling's "Step adjustments
+# per step scaling policy" quota of 20 (Application Auto Scaling User Guide, "Quotas for
+# Application Auto Scaling"), and 1000 x 64 messages in flight stay under the 120,000
+# in-flight messages a standard queue allows (SQS Developer Guide, "Amazon SQS message
+# quotas").
+MAX_TASKS_RANGE = (1, 1000)
+# Concurrency 1-64: objects one worker task holds at once; the project's bound (a 0.25 vCPU
+# task gains nothing from more, and see MAX_TASKS_RANGE for the in-flight limit).
+CONCURRENCY_RANGE = (1, 64)
+# IdleSeconds 60-3600, whole minutes: the idle alarm counts 60-second periods (SQS
+# publishes its metrics "at one-minute intervals", SQS Developer Guide, "Monitoring Amazon
+# SQS queues using CloudWatch"), and an alarm whose period is under an hour may look back
+# at most one day, Period x EvaluationPeriods <= 86,400 s (CloudWatch API reference,
+# PutMetricAlarm, Period). An hour is the project's upper bound.
+IDLE_SECONDS_RANGE = (60, 3600)
+ALARM_PERIOD_S = 60
+MAX_ALARM_LOOKBACK_S = 86_400
+# maxReceiveCount 1-1000 (SQS Developer Guide, "Using dead-letter queues in Amazon SQS":
+# the redrive policy's maxReceiveCount is 1 to 1,000).
+MAX_RECEIVE_COUNT_RANGE = (1, 1000)
+# VisibilityTimeout 0-43,200 s, 12 hours (SQS API reference, SetQueueAttributes). 30 s is
+# the project's floor: the worker extends a message's visibility while it works on it,
+# and a shorter timeout leaves its heartbeat no margin.
+VISIBILITY_TIMEOUT_RANGE = (30, 43_200)
+QUEUED_DEFAULTS = {
+    "MaxTasks": 10,
+    "Concurrency": 4,
+    "IdleSeconds": 300,
+    "MaxReceiveCount": 5,
+    "VisibilityTimeoutSeconds": 300,
+}
+# A message of a standard queue keeps its original enqueue time when the redrive policy
+# moves it to the dead-letter queue, and expires by it there (SQS Developer Guide,
+# "Setting up dead-letter queue retention"). The processing queue keeps a message 4 days
+# (SQS's default), so a message dead-lettered at the last moment still has 10 of the
+# dead-letter queue's 14 days; a backlog older than 4 days is lost unread (README).
+QUEUE_RETENTION_S = 4 * 24 * 3600
+# With AlarmTopicArn, a Queued processor's oldest message waiting a day raises an alarm:
+# a quarter of the queue's retention, three days before SQS would delete it unread (no
+# worker starts: a broken image, a quota, a deleted subnet; nothing else reports it,
+# since a message never received is never dead-lettered).
+QUEUE_AGE_ALARM_S = QUEUE_RETENTION_S // 4
+# Long polling: ReceiveMessageWaitTimeSeconds 0-20 (SQS API reference, SetQueueAttributes).
+QUEUE_RECEIVE_WAIT_S = 20
+# "For tasks that use the Fargate launch type, the max stop timeout value is 120 seconds"
+# (ECS API reference, ContainerDefinition, stopTimeout): the most a worker gets after
+# SIGTERM to finish or release what it holds.
+FARGATE_MAX_STOP_TIMEOUT_S = 120
+# Seconds before a scaling policy acts again (Application Auto Scaling, Cooldown;
+# default 300): one alarm period.
+SCALING_COOLDOWN_S = 60
+# Application Auto Scaling's quota, see MAX_TASKS_RANGE.
+MAX_STEP_ADJUSTMENTS = 20
+# Interface endpoints a Queued processor's tasks need besides their Endpoints set: sqs for
+# the queue, and ecs for task scale-in protection. The worker asks the ECS agent
+# ($ECS_AGENT_URI/task-protection/v1/state), and the agent calls UpdateTaskProtection with
+# the task role's credentials (aws/amazon-ecs-agent#3397, #3411); on Fargate platform 1.4.0
+# and later "all network traffic flows through [the task ENI] within your VPC" (ECS
+# Developer Guide, "Migrating to Linux platform version 1.4.0"), so without the ecs
+# endpoint the call has no way out of the private network.
+QUEUED_INTERFACE_ENDPOINTS = ("sqs", "ecs")

@@ -21,18 +21,11 @@ from typing import Any
 from pydantic import AfterValidator, BaseModel
 from pydantic.fields import FieldInfo
 
-from .properties import (
-    ARN,
-    BUCKET_NAME,
-    ENV_NAME,
-    IP_ADDRESS,
-    KMS_KEY_ARN,
-    Intrinsic,
-    NetworkSettings,
-    Properties,
-)
+from .properties import QUEUED_DELIVERY, QUEUED_PROPERTIES, NetworkSettings, Properties
+from .property_kinds import ARN, BUCKET_NAME, ENV_NAME, IP_ADDRESS, KMS_KEY_ARN, Intrinsic
 from .references import ATTRIBUTES
 from .rules import (
+    ALARM_PERIOD_S,
     BUCKET_NAME_RESERVED_PREFIXES,
     BUCKET_NAME_RESERVED_SUFFIXES,
     CPU_MEMORY,
@@ -182,6 +175,7 @@ def _property_checks() -> dict[str, dict[str, Any]]:
             ],
         },
         "KmsKeyArn": {"pattern": KMS_KEY_ARN.pattern},
+        "IdleSeconds": {"multipleOf": ALARM_PERIOD_S},
         "AllowedPrincipalArns": {"items": {"type": "string", "pattern": ARN.pattern}},
         "Tags": {
             "maxProperties": MAX_TAGS,
@@ -226,7 +220,12 @@ def _cross_checks() -> list[dict[str, Any]]:
         "if": {"required": ["OutputPrefix"], "properties": {"OutputPrefix": {"minLength": 1}}},
         "then": {"required": ["Prefix"], "properties": {"Prefix": {"minLength": 1}}},
     }
-    return [*memory, created_network, output_needs_prefix]
+    # The Queued properties belong to Delivery: Queued (an omitted Delivery is Direct).
+    queued_only = {
+        "if": {"required": ["Delivery"], "properties": {"Delivery": {"const": QUEUED_DELIVERY}}},
+        "else": {"properties": {name: False for name in QUEUED_PROPERTIES}},
+    }
+    return [*memory, created_network, output_needs_prefix, queued_only]
 
 
 def _network_cross_checks() -> dict[str, Any]:

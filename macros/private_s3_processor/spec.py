@@ -17,7 +17,8 @@ from pydantic import TypeAdapter, ValidationError
 from . import attributes
 from .errors import from_validation, resource_error, shown
 from .intrinsics import Unresolvable, resolve
-from .properties import NetworkSettings, Properties, known_fields
+from .properties import NetworkSettings, Properties
+from .property_docs import known_fields
 from .rules import CPU_MEMORY, MAX_LOGICAL_ID_CHARS
 
 _LOGICAL_ID = re.compile(r"^[A-Za-z0-9]+$")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from troposphere import GetAtt, Ref, Sub, ec2, ecs, logs
@@ -24,6 +25,22 @@ TEST_SCRIPT = (
 )
 
 
+@dataclass(frozen=True)
+class Container:
+    """What a processor's delivery mode sets in the ``worker`` container (``delivery/``).
+
+    ``environment``: static variables after OUTPUT_PREFIX and the user's Environment (a
+    name set here replaces the user's). ``stop_timeout``: seconds between SIGTERM and
+    SIGKILL (ECS's default when None). ``test_script``: whether ``Mode: Test`` replaces the
+    entrypoint with the echo-and-sleep script, which reads the S3_* variables of one
+    upload; ``test_environment`` is added in Test mode instead when it does not."""
+
+    environment: tuple[tuple[str, Any], ...] = ()
+    stop_timeout: int | None = None
+    test_script: bool = True
+    test_environment: tuple[tuple[str, Any], ...] = field(default=())
+
+
 def log_group(p: Processor) -> logs.LogGroup:
     """The worker's output, kept like the bucket (``storage.record_policies``)."""
     return logs.LogGroup(
@@ -35,21 +52,33 @@ def log_group(p: Processor) -> logs.LogGroup:
     )
 
 
-def task_definition(p: Processor) -> ecs.TaskDefinition:
+def task_definition(p: Processor, mode: Container | None = None) -> ecs.TaskDefinition:
+    """The processor's task; ``mode`` is what its delivery mode sets in the container."""
     ids = ProcessorIds(p.logical_id)
     props = p.props
+    mode = mode or Container()
+    testing = props.Mode == "Test"
+    ours = list(mode.environment)
+    if testing and not mode.test_script:
+        ours += mode.test_environment
+    names = {name for name, _ in ours}
     environment = []
     if props.OutputPrefix is not None:
         environment.append(ecs.Environment(Name="OUTPUT_PREFIX", Value=props.OutputPrefix))
     environment += [
-        ecs.Environment(Name=k, Value=user(v)) for k, v in sorted(props.Environment.items())
+        ecs.Environment(Name=k, Value=user(v))
+        for k, v in sorted(props.Environment.items())
+        if k not in names
     ]
+    environment += [ecs.Environment(Name=k, Value=v) for k, v in ours]
     container: dict[str, Any] = {}
-    if props.Mode == "Test":
+    if testing and mode.test_script:
         container["EntryPoint"] = ["sh", "-c"]
         container["Command"] = [TEST_SCRIPT]
-    elif props.Command is not None:
+    elif props.Command is not None and not testing:
         container["Command"] = props.Command
+    if mode.stop_timeout is not None:
+        container["StopTimeout"] = mode.stop_timeout
     if environment:
         container["Environment"] = environment
     return ecs.TaskDefinition(

@@ -48,23 +48,38 @@ def from_environment(env: Mapping[str, str] | None = None) -> Config:
     if not raw_size.isdigit():
         raise ConfigError(f"S3_SIZE must be a whole number of bytes (got {raw_size!r})")
     etag = required("S3_ETAG")
-    if not _ETAG.match(etag):
+    if not is_etag(etag):
         raise ConfigError(f"S3_ETAG is not an S3 ETag (got {etag!r})")
     version = env.get("S3_VERSION_ID") or None
     # An unversioned bucket's events carry no version; EventBridge then leaves the
     # placeholder text itself, which is not a version.
     if version == "<versionId>":
         version = None
-    output_prefix = env.get("OUTPUT_PREFIX") or None
-    processor = env.get("PROCESSOR") or None
-    if processor is not None and not _PROCESSOR.match(processor):
-        raise ConfigError(f"PROCESSOR must look like package.module:function (got {processor!r})")
+    output_prefix, processor = task_settings(env)
     return Config(
         bucket=bucket,
         key=key,
         size=int(raw_size),
-        etag=f'"{etag.strip(chr(34))}"',
+        etag=quoted(etag),
         version_id=version,
         output_prefix=output_prefix,
         processor=processor,
     )
+
+
+def is_etag(text: str) -> bool:
+    return bool(_ETAG.match(text))
+
+
+def quoted(etag: str) -> str:
+    """The ETag with its quotes, as S3 compares it in ``If-Match``."""
+    return f'"{etag.strip(chr(34))}"'
+
+
+def task_settings(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """What the task definition sets for every object: OUTPUT_PREFIX and PROCESSOR."""
+    output_prefix = env.get("OUTPUT_PREFIX") or None
+    processor = env.get("PROCESSOR") or None
+    if processor is not None and not _PROCESSOR.match(processor):
+        raise ConfigError(f"PROCESSOR must look like package.module:function (got {processor!r})")
+    return output_prefix, processor

@@ -1,4 +1,6 @@
-"""One run: read the inputs, fetch the object, process it, write outputs whole or not at all."""
+"""One object: read the inputs, fetch the object, process it, write outputs whole or not at all.
+
+One-object mode (``run``) and queue mode (``queue_mode``) share ``process_object``."""
 
 from __future__ import annotations
 
@@ -23,22 +25,29 @@ from .source import Gone, StreamError, UnknownKey, key_listed, open_source
 DEFAULT_PROCESSOR = "private_s3_worker.manifest:describe"
 
 
-def s3_client() -> Any:
+def s3_client(pool: int = 10) -> Any:
     """S3 as the private network reaches it: the regional endpoint of AWS_REGION (through
     the gateway endpoint), botocore's standard or adaptive retries, and AWS_ENDPOINT_URL
-    when set (botocore reads it), so the same code runs against the emulator."""
+    when set (botocore reads it), so the same code runs against the emulator. ``pool``:
+    connections kept (botocore's default is 10); queue mode shares one client between
+    its threads, which boto3 documents as safe for clients (not for resources)."""
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    adaptive = os.environ.get("AWS_RETRY_MODE") == "adaptive"
     config = BotoConfig(
-        retries={
-            "mode": "adaptive" if adaptive else "standard",
-            "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", "5")),
-        },
+        retries=retries(),
         s3={"us_east_1_regional_endpoint": "regional"},
         connect_timeout=5,
         read_timeout=60,
+        max_pool_connections=pool,
     )
     return boto3.session.Session().client("s3", region_name=region, config=config)
+
+
+def retries() -> Any:
+    adaptive = os.environ.get("AWS_RETRY_MODE") == "adaptive"
+    return {
+        "mode": "adaptive" if adaptive else "standard",
+        "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", "5")),
+    }
 
 
 def load_processor(spec: str | None) -> Processor:
@@ -56,30 +65,54 @@ def load_processor(spec: str | None) -> Processor:
     return processor
 
 
-def run(env: Mapping[str, str] | None = None, client: Any = None) -> ExitCode:
-    started = time.monotonic()
-    facts: dict[str, Any] = {}
+class Report:
+    """One object's run as the log tells it: its facts, then one ``finished`` line.
+    ``context`` (queue mode: the message's ID and receive count) follows the facts."""
 
-    def finish(outcome: ExitCode, **more: Any) -> ExitCode:
+    def __init__(self, **context: Any) -> None:
+        self.started = time.monotonic()
+        self.facts: dict[str, Any] = {}
+        self.context = context
+        self.error: str | None = None
+
+    def finish(self, outcome: ExitCode, **more: Any) -> ExitCode:
+        self.error = more.get("error")
         log.emit(
             "finished",
             outcome=outcome.name.lower(),
             exit_code=int(outcome),
-            duration_s=round(time.monotonic() - started, 3),
-            **facts,
+            duration_s=round(time.monotonic() - self.started, 3),
+            **self.facts,
+            **self.context,
             **more,
         )
         return outcome
 
+
+def run(env: Mapping[str, str] | None = None, client: Any = None) -> ExitCode:
+    """One-object mode: the object named by ``S3_*``; the exit code says what happened."""
+    report = Report()
     try:
         cfg = from_environment(env)
-        facts.update(bucket=cfg.bucket, key=cfg.key, etag=cfg.etag_hex, version_id=cfg.version_id)
+    except ConfigError as exc:
+        return report.finish(ExitCode.CONFIG, error=str(exc))
+    return process_object(cfg, lambda: client or s3_client(), report)
+
+
+def process_object(cfg: Config, client: Callable[[], Any], report: Report) -> ExitCode:
+    """Fetch, process and publish one object: the path both modes share. ``client`` is
+    called only once the inputs are known good. Never raises: every outcome is a code."""
+    report.facts.update(
+        bucket=cfg.bucket, key=cfg.key, etag=cfg.etag_hex, version_id=cfg.version_id
+    )
+    finish = report.finish
+    try:
         processor = load_processor(cfg.processor)
         base = output_base(cfg.output_prefix, cfg.key, cfg.etag_hex) if cfg.output_prefix else None
     except ConfigError as exc:
         return finish(ExitCode.CONFIG, error=str(exc))
     try:
-        return _process(client or s3_client(), cfg, processor, base, facts, finish)
+        return _process(client(), cfg, processor, base, report.facts, finish)
     except Gone as exc:
         return finish(ExitCode.GONE, error=str(exc))
     except UnknownKey as exc:
@@ -131,7 +164,12 @@ def _process(
             manifest = _manifest(cfg, source, result, outputs)
         except (TypeError, ValueError) as exc:
             return finish(ExitCode.FAILED, error=f"processor returned {exc}")
-        written = _publish(client, cfg.bucket, base, outputs, manifest) if base else []
+        try:
+            written = _publish(client, cfg.bucket, base, outputs, manifest) if base else []
+        except Published:
+            # A duplicate of this upload ran at the same time (SQS delivers at least once)
+            # and wrote the manifest first: this run's outputs were the same bytes.
+            return finish(ExitCode.SKIPPED, manifest=f"{base}{MANIFEST}", concurrent=True)
         return finish(
             ExitCode.PROCESSED,
             bytes=source.size,
@@ -164,21 +202,50 @@ def _manifest(cfg: Config, source: SourceObject, result: Any, outputs: Outputs) 
         raise TypeError(f"a result that is not JSON: {exc}") from exc
 
 
+class Published(Exception):
+    """Another run of the same object wrote its manifest first."""
+
+
+# S3 answers 409 ConditionalRequestConflict to a conditional write racing another
+# ("retry the upload", S3 User Guide, "How to prevent object overwrites with conditional
+# writes"); the retry then meets the winner's manifest and gets 412.
+_CONFLICT_RETRIES = 4
+
+
+def _put_manifest(client: Any, bucket: str, key: str, manifest: bytes) -> None:
+    """Create-only (``If-None-Match: *``, which needs no permission beyond s3:PutObject):
+    of two runs of one object at the same time, exactly one writes the manifest and
+    reports PROCESSED; the other gets 412 Precondition Failed (``Published``)."""
+    for attempt in range(_CONFLICT_RETRIES + 1):
+        try:
+            client.put_object(
+                Bucket=bucket,
+                Key=key,
+                ContentType="application/json",
+                Body=manifest,
+                IfNoneMatch="*",
+            )
+            return
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "PreconditionFailed":
+                raise Published(key) from None
+            if code != "ConditionalRequestConflict" or attempt == _CONFLICT_RETRIES:
+                raise
+            time.sleep(0.1 * 2**attempt)
+
+
 def _publish(client: Any, bucket: str, base: str, outputs: Outputs, manifest: bytes) -> list[str]:
     """Each output is one PUT (or one multipart upload), so it exists whole or not at all;
     the manifest goes last and marks the set complete: a run that died before it is
-    redone, overwriting the same keys."""
+    redone, overwriting the same keys. Two runs at once write the same output bytes; the
+    manifest is written once (``_put_manifest``)."""
     written = []
     for name, staged in sorted(outputs.staged.items()):
         client.upload_fileobj(
             staged.file, bucket, base + name, ExtraArgs={"ContentType": staged.content_type}
         )
         written.append(base + name)
-    client.put_object(
-        Bucket=bucket,
-        Key=base + MANIFEST,
-        ContentType="application/json",
-        Body=manifest,
-    )
+    _put_manifest(client, bucket, base + MANIFEST, manifest)
     written.append(base + MANIFEST)
     return written

@@ -17,12 +17,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from private_s3_processor import ExpansionError
 
 from ..output import PROG, fail
+from ..quota import QuotaLimits
 from ..templates import OFFLINE_PREFIX_LIST, command_problems, load_template
 from .emulator import emulator_at
 from .launches import LaunchFaults
@@ -72,12 +74,28 @@ def _preflight(path: Path, given: dict[str, str]) -> list[str]:
     return problems
 
 
+def _fits_the_quota(processors: Mapping[str, Processor], limits: QuotaLimits) -> None:
+    """A task larger than the whole vCPU quota could never launch: said before anything
+    is uploaded, not discovered as a queue that never drains."""
+    for p in processors.values():
+        if p.vcpus > limits.vcpu_quota:
+            raise LocalError(
+                f"--vcpu-quota {limits.vcpu_quota:g} is smaller than one task of "
+                f"{p.logical_id} ({p.vcpus:g} vCPU): no task of it could launch"
+            )
+
+
 def _run(args: argparse.Namespace, stop: Stop) -> int:
     files = uploads(args.upload)
     if args.watch and not Path(args.watch).is_dir():
         raise LocalError(f"--watch {args.watch}: not a folder")
     try:
         faults = LaunchFaults(args.fail_launches, args.throttle_launches, args.seed)
+        limits = QuotaLimits(
+            launch_burst=args.launch_burst,
+            launch_rate=args.launch_rate,
+            vcpu_quota=args.vcpu_quota,
+        )
     except ValueError as exc:
         raise LocalError(str(exc)) from None
     started = time.monotonic()
@@ -94,8 +112,10 @@ def _run(args: argparse.Namespace, stop: Stop) -> int:
             concurrency=args.concurrency,
             faults=faults,
             time_scale=args.time_scale,
+            limits=limits,
         )
         with session:
+            _fits_the_quota(session.processors, limits)
             target = _target(session.processors, args.processor)
             made = 0
             for path, key in files:
@@ -115,6 +135,8 @@ def _run(args: argparse.Namespace, stop: Stop) -> int:
             retriggered=len(session.retriggered),
             faults=session.faults,
             elapsed=time.monotonic() - started,
+            quota=session.ecs.quota.counts,
+            notes=session.notes,
         )
         code, failures = _outcome(rows)
         left_in_queues(session, emulator_stays=bool(args.endpoint_url))

@@ -1,7 +1,8 @@
 """ECS in the emulator: RunTask records the task (after the simulated launch faults,
-``launches.py``), the worker runs as a local process, StopTask records its end. The
-emulator runs nothing itself; tasks someone else started (``redrive``) are listed for
-the session to run."""
+``launches.py``, and the simulated account's quota, ``quota.py``), the worker runs as a
+local process, StopTask records its end and gives the task's vCPUs back to the quota.
+The emulator runs nothing itself; tasks someone else started (``redrive``) are listed
+for the session to run."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ import threading
 import time
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..quota import Quota
 from .emulator import aws_env
-from .launches import LaunchFaults
+from .launches import LaunchError, LaunchFaults
 from .model import Processor, Row
 
 STARTED_BY = "private-s3-local"  # RunTask's startedBy for the tasks the session launches
@@ -34,31 +36,68 @@ class Ecs:
     endpoint: str
     cwd: Path
     faults: LaunchFaults  # replaced to end a simulated outage (bench/delivery.py)
+    quota: Quota  # the account's launch rate and vCPUs, shared by every mode
+    # Tasks launched here, holding their vCPUs (a task redrive started holds none).
+    held: set[str] = field(default_factory=set)
 
     def run_task(self, p: Processor, row: Row, network: Mapping[str, Any]) -> str:
-        """RunTask in the emulator, after the simulated faults (LaunchError)."""
+        """RunTask for one upload's task (LaunchError as ``launch``)."""
         row.launch_attempts += 1
-        self.faults.check(p.task_definition)
-        launched = self.aws["ecs"].run_task(
-            cluster=p.cluster,
-            taskDefinition=p.task_definition,
-            launchType="FARGATE",
-            overrides=row.overrides,
-            count=1,
-            startedBy=STARTED_BY,
-            networkConfiguration=network,
-        )
-        task_arn = str(launched["tasks"][0]["taskArn"])
+        task_arn = self.launch(p, network, row.overrides)
         row.task_arn = task_arn
         return task_arn
 
+    def launch(
+        self,
+        p: Processor,
+        network: Mapping[str, Any],
+        overrides: Mapping[str, Any] | None,
+        service: str = "",
+    ) -> str:
+        """RunTask in the emulator after the simulated faults and the account's quota:
+        either refuses with the LaunchError of its kind; a launched task holds its vCPUs
+        until ``stopped``. A ``service``'s task is placed by ECS's scheduler (startedBy
+        the service; no RunTask call of the caller's to throttle)."""
+        self.faults.check(p.task_definition)
+        refusal = self.quota.run_task(p.vcpus, service=bool(service))
+        if refusal is not None:
+            raise LaunchError(refusal.kind, p.task_definition, refusal.message)
+        try:
+            launched = self.aws["ecs"].run_task(
+                cluster=p.cluster,
+                taskDefinition=p.task_definition,
+                launchType="FARGATE",
+                overrides=dict(overrides or {}),
+                count=1,
+                startedBy=service or STARTED_BY,
+                networkConfiguration=dict(network),
+            )
+        except BaseException:
+            self.quota.task_stopped(p.vcpus)
+            raise
+        task_arn = str(launched["tasks"][0]["taskArn"])
+        self.held.add(task_arn)
+        return task_arn
+
+    def stopped(self, p: Processor, task_arn: str, reason: str) -> None:
+        """StopTask in the emulator; the task's vCPUs go back to the quota."""
+        self._release(p, task_arn)
+        self.aws["ecs"].stop_task(cluster=p.cluster, task=task_arn, reason=reason)
+
     def run(self, p: Processor, row: Row) -> None:
         """The launched task: its worker runs to the end, then the task stops."""
-        run_worker(self.endpoint, p, row, self.cwd)
+        try:
+            run_worker(self.endpoint, p, row, self.cwd)
+        except BaseException:
+            self._release(p, row.task_arn)
+            raise
         row.runs += 1
-        self.aws["ecs"].stop_task(
-            cluster=p.cluster, task=row.task_arn, reason="Essential container in task exited"
-        )
+        self.stopped(p, row.task_arn, "Essential container in task exited")
+
+    def _release(self, p: Processor, task_arn: str) -> None:
+        if task_arn in self.held:
+            self.held.discard(task_arn)
+            self.quota.task_stopped(p.vcpus)
 
     def foreign_tasks(self, p: Processor, started: set[str]) -> list[dict[str, Any]]:
         """The running tasks of ``p``'s bucket that no session of this flow launched and
@@ -116,21 +155,7 @@ def run_worker(endpoint: str, p: Processor, row: Row, cwd: Path) -> None:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH", "")]))
     row.environment = {k: v for k, v in env.items() if k.startswith("S3_")}
     start = time.monotonic()
-    with _LAUNCHING:
-        if _STOPPING:
-            raise SystemExit(1)  # this pool thread ends; the process is exiting anyway
-        proc = subprocess.Popen(
-            worker_command(p),
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            # Like a Fargate task, the worker does not receive the Ctrl-C typed at `local`
-            # (which then lets the running tasks finish before it prints the table).
-            start_new_session=True,
-        )
-        _WORKERS.add(proc)
+    proc = start_worker(worker_command(p), env, cwd)
     with proc:
         try:
             stdout, stderr = proc.communicate(timeout=3600)
@@ -154,18 +179,46 @@ _LAUNCHING = threading.Lock()  # held while a worker is started and registered
 _STOPPING = False  # set by stop_workers(): no worker starts after it
 
 
+def start_worker(command: list[str], env: Mapping[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """A worker process, registered so that an immediate stop terminates it; the caller
+    reads its output and removes it with ``forget_worker`` once it has ended."""
+    with _LAUNCHING:
+        if _STOPPING:
+            raise SystemExit(1)  # this thread ends; the process is exiting anyway
+        proc = subprocess.Popen(
+            command,
+            env=dict(env),
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # Like a Fargate task, the worker does not receive the Ctrl-C typed at `local`
+            # (which then lets the running tasks finish before it prints the table).
+            start_new_session=True,
+        )
+        _WORKERS.add(proc)
+    return proc
+
+
+def forget_worker(proc: subprocess.Popen[str]) -> None:
+    _WORKERS.discard(proc)
+
+
 def stop_workers() -> None:
-    """Terminate the running workers and what they started (each leads a process group
-    of its own); for an immediate stop, from a signal handler. Holding the launch lock
-    (never released: the process exits next), so a worker being started right now is
-    either in the set or never started, never orphaned. The main thread, where signal
-    handlers run, never holds that lock; the timeout only bounds the unforeseen."""
+    """Kill the running workers and what they started (each leads a process group of
+    its own); for an immediate stop, from a signal handler. SIGKILL, not SIGTERM: a
+    queue-mode worker takes SIGTERM as the start of its graceful stop and finishes the
+    objects in flight for up to its stop timeout, which would outlive `local`. Holding
+    the launch lock (never released: the process exits next), so a worker being started
+    right now is either in the set or never started, never orphaned. The main thread,
+    where signal handlers run, never holds that lock; the timeout only bounds the
+    unforeseen."""
     global _STOPPING
     _LAUNCHING.acquire(timeout=5)
     _STOPPING = True
     for proc in list(_WORKERS):
         with suppress(ProcessLookupError, PermissionError):  # it has just ended
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _last_json(stdout: str) -> dict[str, Any] | None:

@@ -121,7 +121,17 @@ def clients(endpoint: str) -> dict[str, Any]:
     )
     return {
         name: session.client(name, endpoint_url=endpoint)
-        for name in ("s3", "sqs", "events", "cloudformation", "ecs", "ec2", "stepfunctions")
+        for name in (
+            "s3",
+            "sqs",
+            "events",
+            "cloudformation",
+            "ecs",
+            "ec2",
+            "stepfunctions",
+            "application-autoscaling",
+            "cloudwatch",
+        )
     }
 
 

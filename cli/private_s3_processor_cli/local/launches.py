@@ -19,12 +19,14 @@ from ..ecs_api import CAPACITY_REASON, THROTTLED_MESSAGE, camel_to_pascal
 
 
 class LaunchError(Exception):
-    """A simulated fault, ``kind`` "failures" or "throttling"."""
+    """A simulated fault or a refusal of the simulated account's quota (``quota.py``),
+    ``kind`` "failures" or "throttling"; ``message`` replaces the default reason."""
 
-    def __init__(self, kind: str, task_definition: str) -> None:
+    def __init__(self, kind: str, task_definition: str, message: str = "") -> None:
         self.kind = kind
-        self.failures = [{"arn": task_definition, "reason": CAPACITY_REASON}]
-        super().__init__(THROTTLED_MESSAGE if kind == "throttling" else CAPACITY_REASON)
+        default = THROTTLED_MESSAGE if kind == "throttling" else CAPACITY_REASON
+        self.failures = [{"arn": task_definition, "reason": message or CAPACITY_REASON}]
+        super().__init__(message or default)
 
 
 @dataclass

@@ -9,6 +9,8 @@ from typing import Any
 
 from moto.events.models import EventPattern
 
+from ..scaling import Scaler
+
 
 class LocalError(Exception):
     """A problem the user can fix; the message is printed as is, exit status 1."""
@@ -33,6 +35,10 @@ class Processor:
     state_machine: str = ""  # its ARN in the emulator (Orchestrated)
     definition: dict[str, Any] = field(default_factory=dict)  # substitutions filled in
     retry_attempts: int = 185  # the rule target's MaximumRetryAttempts
+    vcpus: float = 0.25  # the task definition's Cpu, what a task holds of the vCPU quota
+    queue: str = ""  # its queue's URL (Queued)
+    service: str = ""  # its ECS service's name (Queued)
+    scaler: Scaler | None = None  # its scaling policies and alarms, read back (Queued)
 
     @cached_property
     def matcher(self) -> EventPattern:

@@ -39,12 +39,21 @@ def table(rows: list[Row]) -> str:
 
 
 def print_results(
-    rows: list[Row], *, as_json: bool, retriggered: int, faults: LaunchFaults, elapsed: float
+    rows: list[Row],
+    *,
+    as_json: bool,
+    retriggered: int,
+    faults: LaunchFaults,
+    elapsed: float,
+    quota: Counter[str] | None = None,
+    notes: list[str] | None = None,
 ) -> None:
     """The rows as JSON lines; or the table, each output, and the summary."""
     if as_json:
         for row in rows:
             print(json.dumps(row.as_json(), ensure_ascii=False))
+        for note in notes or []:
+            progress(note)  # stdout holds only the rows
         return
     sys.stdout.write(table(rows))
     for row in rows:
@@ -66,3 +75,10 @@ def print_results(
             + "; launch attempts: "
             + ", ".join(f"{n} {k}" for k, n in sorted(faults.drawn.items()))
         )
+    if quota and (quota["throttled"] or quota["vcpu"]):
+        print(
+            f"account quota: {quota['launched']} tasks launched, {quota['throttled']} "
+            f"launch attempts throttled, {quota['vcpu']} refused for vCPUs"
+        )
+    for note in notes or []:
+        print(note)

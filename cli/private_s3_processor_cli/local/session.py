@@ -17,6 +17,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..quota import Quota, QuotaLimits
 from .delivery import MODES, Mode, Services, processors_of
 from .ecs import Ecs
 from .emulator import clients
@@ -41,21 +42,39 @@ class Session:
     concurrency: int = 2
     stack: str = ""
     launch_faults: InitVar[LaunchFaults | None] = None
-    time_scale: float = 1.0  # retry waits are multiplied by this (load tests shorten them)
+    # Waits are multiplied by this and the simulated clock (the account's quota, the
+    # alarms of Queued) runs 1/time_scale times as fast as the real one.
+    time_scale: float = 1.0
+    quota_limits: InitVar[QuotaLimits | None] = None
     rows: dict[tuple[str, str, str], Row] = field(default_factory=dict)
     order: list[tuple[str, str, str]] = field(default_factory=list)
     retriggered: list[Row] = field(default_factory=list)
     pending: list[Future[None]] = field(default_factory=list)
     # Executions this session started or adopted, and tasks it adopted: run once each.
     started: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)  # the modes' closing words, for the report
     ecs: Ecs = field(init=False)
 
-    def __post_init__(self, launch_faults: LaunchFaults | None) -> None:
+    def __post_init__(
+        self, launch_faults: LaunchFaults | None, quota_limits: QuotaLimits | None
+    ) -> None:
         faults = launch_faults or LaunchFaults()
-        self.ecs = Ecs(self.aws, self.endpoint, self.cwd, faults)
+        self._epoch = time.monotonic()
+        quota = Quota(quota_limits or QuotaLimits(), self.clock)
+        self.ecs = Ecs(self.aws, self.endpoint, self.cwd, faults, quota)
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency)
-        services = Services(self.aws, self.ecs, self._sleep, random.Random(faults.seed))
+        services = Services(
+            self.aws, self.ecs, self._sleep, random.Random(faults.seed), self.clock, self.time_scale
+        )
         self._modes: dict[str, Mode] = {name: mode(services, self) for name, mode in MODES.items()}
+
+    def mode(self, name: str) -> Mode:
+        """The session's player of the delivery mode ``name`` (its counts, for tests)."""
+        return self._modes[name]
+
+    def clock(self) -> float:
+        """Simulated seconds since the session began: real seconds / time scale."""
+        return (time.monotonic() - self._epoch) / self.time_scale
 
     @property
     def faults(self) -> LaunchFaults:
@@ -151,15 +170,18 @@ class Session:
         return row
 
     def settle(self) -> None:
-        """Wait for the running tasks and the events their outputs cause, until quiet."""
+        """Wait for the running tasks, the modes' own work (a queue to drain) and the
+        events their outputs cause, until quiet."""
         while True:
             self.dispatch(wait_s=0.2)
             running = [f for f in self.pending if not f.done()]
-            if not running:
+            busy = [mode for mode in self._modes.values() if mode.busy()]
+            if not running and not busy:
                 if not self.dispatch(wait_s=0.3):
                     break
                 continue
-            running[0].result()
+            if running:
+                running[0].result()
         for future in self.pending:
             future.result()  # re-raise anything that went wrong in a task thread
         for row in self.rows.values():
@@ -168,6 +190,8 @@ class Session:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        for mode in self._modes.values():
+            self.notes += mode.close()
 
     def results(self) -> list[Row]:
         return [self.rows[i] for i in self.order]
@@ -181,6 +205,7 @@ def deploy(
     concurrency: int = 2,
     faults: LaunchFaults | None = None,
     time_scale: float = 1.0,
+    limits: QuotaLimits | None = None,
 ) -> Session:
     """Expand ``template``, create it as a new stack in the emulator, and return the
     session that uploads to it and plays its events."""
@@ -189,7 +214,7 @@ def deploy(
     tap = tap_queue(aws)
     stack = f"{STACK}-{time.time_ns() // 1_000_000}"
     physical = create_stack(aws, expanded, values, stack)
-    processors = processors_of(expanded, physical, aws, values)
+    processors = processors_of(expanded, physical, aws, {**values, "AWS::StackName": stack})
     progress(
         f"stack {stack}: {len(physical)} resources; processors "
         + ", ".join(f"{p.logical_id} (bucket {p.bucket})" for p in processors.values())
@@ -205,4 +230,5 @@ def deploy(
         stack=stack,
         launch_faults=faults or LaunchFaults(),
         time_scale=time_scale,
+        quota_limits=limits,
     )

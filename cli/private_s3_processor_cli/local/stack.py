@@ -14,7 +14,10 @@ on moto"); it never invents a result:
 - rule targets lose their network configuration: it comes from the template and the
   target is put back with it (``restore_ecs_target``);
 - state machines keep only ``DefinitionString``: the definition comes from the
-  template, substitutions resolved (``state_machine_definition``).
+  template, substitutions resolved (``state_machine_definition``);
+- scalable targets, scaling policies and alarms are skipped: a Queued processor's are
+  created with their APIs, as the template writes them (``autoscaling.py``,
+  ``scaling_as_written``).
 """
 
 from __future__ import annotations
@@ -176,6 +179,8 @@ def deployed(
             "dead_letter_queue": physical[f"{name}DeadLetterQueue"],
             "container": container,
             "retry_attempts": written_target["RetryPolicy"]["MaximumRetryAttempts"],
+            # Fargate counts a task's vCPUs from its Cpu units (1,024 to the vCPU).
+            "vcpus": int(declared["Properties"]["Cpu"]) / 1024,
         }
         found.append(Deployed(name, fields, named, written_target, targets[0], registered))
     return found

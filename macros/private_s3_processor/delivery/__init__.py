@@ -11,8 +11,9 @@ from ..spec import Processor
 from .base import COMMON_RESOURCES, DeliveryMode
 from .direct import Direct
 from .orchestrated import Orchestrated
+from .queued import Queued
 
-MODES: dict[str, DeliveryMode] = {mode.name: mode for mode in (Direct(), Orchestrated())}
+MODES: dict[str, DeliveryMode] = {mode.name: mode for mode in (Direct(), Orchestrated(), Queued())}
 
 
 def mode_of(p: Processor) -> DeliveryMode:

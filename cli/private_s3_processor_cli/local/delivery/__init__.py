@@ -12,8 +12,9 @@ from ..stack import deployed
 from .base import Mode, Rows, Services
 from .direct import Direct
 from .orchestrated import Orchestrated
+from .queued import Queued
 
-MODES: dict[str, type[Mode]] = {mode.name: mode for mode in (Direct, Orchestrated)}
+MODES: dict[str, type[Mode]] = {mode.name: mode for mode in (Direct, Orchestrated, Queued)}
 
 __all__ = ["MODES", "Mode", "Rows", "Services", "processors_of"]
 

@@ -38,6 +38,8 @@ class Services:
     ecs: Ecs
     sleep: Callable[[float], None]  # retry waits, scaled by the session's time scale
     rng: random.Random  # the jitter of retries, seeded like the launch faults
+    clock: Callable[[], float]  # simulated seconds (the quota's and the alarms' clock)
+    time_scale: float  # real seconds per simulated second
 
 
 class Mode(ABC):
@@ -71,3 +73,12 @@ class Mode(ABC):
     @abstractmethod
     def adopt(self, p: Processor) -> int:
         """Run what someone else started for ``p`` (``redrive``); returns how many."""
+
+    def busy(self) -> bool:
+        """Whether work of this mode that the session's pool does not run (a queue being
+        drained) is still going on; ``settle`` waits while it is."""
+        return False
+
+    def close(self) -> list[str]:
+        """Stop what the mode runs on its own; returns lines for the report."""
+        return []
