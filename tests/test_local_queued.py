@@ -197,3 +197,19 @@ def test_a_queue_no_task_can_serve_ends_the_run_not_processed(tmp_path: Path) ->
     assert row["outcome"] == "lost" and row["exit_code"] is None, row
     assert row["status"].startswith("not processed: still in the queue; no task could launch")
     assert "Jobs: a task could not launch (failures" in run.stderr
+
+
+def test_the_readme_queued_command_as_typed() -> None:
+    """README "#### Locally": the Queued example, with the command exactly as written."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("#### Locally", 1)[1].split("\n### ", 1)[0]
+    found = re.search(r"`(private-s3-processor local\s+examples/queued\.yaml[^`]*)`", section)
+    assert found, "the README no longer shows the Queued example's command"
+    command = found[1].split()
+    assert command[:2] == ["private-s3-processor", "local"]
+    run = cli(*command[1:], "--json", timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = {r["key"]: r for r in map(json.loads, run.stdout.splitlines())}
+    processed = {k for k, r in rows.items() if r["outcome"] == "processed"}
+    assert processed == {"inbound/2026-03-invoices.csv", "inbound/Überweisung März 2026.csv"}
+    assert "scale-in protection set" in run.stderr and "exit 0;" in run.stderr
