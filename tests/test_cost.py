@@ -378,6 +378,22 @@ def test_queued_more_work_than_max_tasks_can_do_is_refused() -> None:
             lambda r: r["UploadsQueue"]["Properties"].update(ReceiveMessageWaitTimeSeconds=0),
             "short",
         ),
+        (
+            lambda r: r["UploadsScaleOutPolicy"]["Properties"].update(
+                PolicyType="TargetTrackingScaling"
+            ),
+            "cannot model PolicyType 'TargetTrackingScaling'",
+        ),
+        (
+            lambda r: r["UploadsScalableTarget"]["Properties"].update(MinCapacity=20),
+            "MinCapacity 20 must be 0 to MaxCapacity 10",
+        ),
+        (
+            lambda r: r["UploadsBacklogAlarm"]["Properties"]["Metrics"][0]["MetricStat"].update(
+                Period=300
+            ),
+            "cannot model a Period of 300",
+        ),
     ],
 )
 def test_a_queued_template_it_cannot_model_is_a_clear_error(change: Any, message: str) -> None:

@@ -86,10 +86,13 @@ def queued_config(
     queue = part("Queue", "AWS::SQS::Queue")
     backlog = part("BacklogAlarm", "AWS::CloudWatch::Alarm")
     idle = part("IdleAlarm", "AWS::CloudWatch::Alarm")
+    scale_out = part("ScaleOutPolicy", "AWS::ApplicationAutoScaling::ScalingPolicy")
+    if scale_out.get("PolicyType", "StepScaling") != "StepScaling":
+        raise CostError(
+            f"{processor}ScaleOutPolicy: cannot model PolicyType {scale_out.get('PolicyType')!r}"
+        )
     policy = a_map(
-        part("ScaleOutPolicy", "AWS::ApplicationAutoScaling::ScalingPolicy").get(
-            "StepScalingPolicyConfiguration"
-        ),
+        scale_out.get("StepScalingPolicyConfiguration"),
         f"the StepScalingPolicyConfiguration of {processor}ScaleOutPolicy",
     )
     kind = policy.get("AdjustmentType")
@@ -99,11 +102,26 @@ def queued_config(
     max_tasks = num(target.get("MaxCapacity"), f"the MaxCapacity of {processor}ScalableTarget")
     if concurrency < 1 or max_tasks < 1:
         raise CostError(f"{processor}: QUEUE_CONCURRENCY and MaxCapacity must be at least 1")
+    min_tasks = num(target.get("MinCapacity"), f"the MinCapacity of {processor}")
+    if not 0 <= min_tasks <= max_tasks:
+        # RegisterScalableTarget refuses a minimum above the maximum.
+        raise CostError(
+            f"{processor}ScalableTarget: MinCapacity {min_tasks:g} must be 0 to MaxCapacity "
+            f"{max_tasks:g}"
+        )
+    for query in backlog.get("Metrics") or []:
+        stat = query.get("MetricStat") if isinstance(query, Mapping) else None
+        period = stat.get("Period") if isinstance(stat, Mapping) else None
+        if period is not None and period != 60:
+            raise CostError(
+                f"{processor}BacklogAlarm: cannot model a Period of {period} (the model "
+                "counts one-minute datapoints)"
+            )
     expression, roles = _expression(f"{processor}BacklogAlarm", backlog)
     return QueuedConfig(
         processor=processor,
         concurrency=int(concurrency),
-        min_tasks=int(num(target.get("MinCapacity"), f"the MinCapacity of {processor}")),
+        min_tasks=int(min_tasks),
         max_tasks=int(max_tasks),
         idle_s=_idle_seconds(f"{processor}IdleAlarm", idle, num),
         wait_s=num(queue.get("ReceiveMessageWaitTimeSeconds", 0), f"the wait of {processor}Queue"),
