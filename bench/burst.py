@@ -25,6 +25,7 @@ from private_s3_processor_cli.loader_yaml import parse_yaml
 from private_s3_processor_cli.scaling import Scaler
 from private_s3_processor_cli.templates import expand_document
 
+from bench.burst_cost import per_million
 from bench.burst_sim import Outcome, Setup, one_task_per_upload, queued
 from bench.worker import write_section
 
@@ -173,6 +174,7 @@ def main() -> int:
     )
     lines = table(results, alone, setup, pricing, command)
     lines += queued_details(results[-1], setup)
+    lines += per_million(TEMPLATE)
     if not args.no_sweep:
         lines += sweep(setup, pricing)
     lines += assumptions(setup)
