@@ -77,8 +77,11 @@ def test_queued_end_to_end_as_typed(tmp_path: Path) -> None:
         ]
     poison = rows["in/poison.txt"]
     assert poison["outcome"] == "dead-lettered", poison
-    # Each receive failed, then the redrive policy moved it: MaxReceiveCount runs.
-    assert poison["runs"] == MAX_RECEIVES
+    # The redrive policy moved it after MaxReceiveCount receives. Most receives ran and
+    # failed; a receive that a scale-in SIGTERM released at once (the worker was stopping
+    # as the long poll returned) also counts, since SQS counts receives, not failures, so
+    # the runs may be fewer (README "#### Queued", "Failures").
+    assert 1 <= poison["runs"] <= MAX_RECEIVES
     assert "this object poisons the processor" in poison["status"]
     err = run.stderr
     # The scaler started from zero with the steps it read back from the emulator ...
