@@ -53,13 +53,24 @@ _COMPARE = {
     "LessThanOrEqualToThreshold": lambda v, t: v <= t,
 }
 _MISSING = ("breaching", "notBreaching", "missing", "ignore")
-# The statistics the local flow can reduce a minute's samples by (local/service.py).
-_STATISTICS = ("Maximum", "Minimum", "Sum", "Average", "SampleCount")
-_AGGREGATE: dict[str, Callable[[list[float]], float]] = {
-    "Average": lambda xs: sum(xs) / len(xs),
-    "Minimum": min,
+# CloudWatch's statistics of a period's samples that this model computes: the local flow
+# reduces each minute's samples by an alarm's Stat (``statistic``), and a step policy
+# aggregates the alarm's datapoints by its MetricAggregationType (three of them).
+STATISTICS: dict[str, Callable[[list[float]], float]] = {
     "Maximum": max,
+    "Minimum": min,
+    "Sum": sum,
+    "Average": lambda xs: sum(xs) / len(xs),
+    "SampleCount": lambda xs: float(len(xs)),
 }
+_STATISTICS = tuple(STATISTICS)
+_AGGREGATE = {name: STATISTICS[name] for name in ("Average", "Minimum", "Maximum")}
+
+
+def statistic(stat: str, samples: list[float]) -> float | None:
+    """``stat`` (one of STATISTICS, checked when the alarm is read) of a period's samples;
+    None when nothing was published."""
+    return STATISTICS[stat](samples) if samples else None
 
 
 class ScalingError(ValueError):

@@ -3,6 +3,7 @@ upload, and the error a user can fix."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -82,3 +83,16 @@ class Row:
             "redriven": self.redriven,
             "duration_s": self.duration_s,
         }
+
+
+# An upload as the rows know it: (bucket, key, ETag without quotes).
+Ident = tuple[str, str, str]
+
+
+def upload_of(detail: Mapping[str, Any]) -> Ident:
+    """The upload an S3 event's ``detail`` names (KeyError/TypeError when it names none)."""
+    return (
+        detail["bucket"]["name"],
+        detail["object"]["key"],
+        str(detail["object"].get("etag", "")),
+    )

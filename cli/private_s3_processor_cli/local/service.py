@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from subprocess import Popen, TimeoutExpired
 from typing import Any
 
+from ..scaling import statistic
 from .agent import Agent
 from .ecs import Ecs, forget_worker, start_worker
 from .emulator import aws_env
@@ -63,21 +64,6 @@ class Task:
     exit_code: int | None = None
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=20))
     readers: list[threading.Thread] = field(default_factory=list)
-
-
-def reduce(stat: str, samples: list[float]) -> float | None:
-    """A statistic of one minute's samples (None: nothing published)."""
-    if not samples:
-        return None
-    if stat == "Maximum":
-        return max(samples)
-    if stat == "Minimum":
-        return min(samples)
-    if stat == "Sum":
-        return sum(samples)
-    if stat == "SampleCount":
-        return float(len(samples))
-    return sum(samples) / len(samples)  # Average
 
 
 class Service:
@@ -156,7 +142,7 @@ class Service:
 
     def _tick(self, now: float, samples: dict[tuple[str, str], list[float]]) -> None:
         datapoints = {
-            (ns, name): reduce(stat, samples.get((ns, name), []))
+            (ns, name): statistic(stat, samples.get((ns, name), []))
             for ns, name, stat in self.scaler.metrics
         }
         logged = len(self.scaler.log)

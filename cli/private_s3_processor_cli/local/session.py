@@ -23,7 +23,7 @@ from .ecs import Ecs
 from .emulator import clients
 from .eventbridge import documented_shape, tap_queue
 from .launches import LaunchFaults
-from .model import Processor, Row
+from .model import Processor, Row, upload_of
 from .stack import create_stack, expand_for_emulator
 
 STACK = "private-s3-local"
@@ -123,12 +123,10 @@ class Session:
         """Each processor's rule pattern; a match goes to the processor's mode."""
         if event.get("detail-type") != "Object Created":
             return  # e.g. moto's "Object Tags Added" after every put: no rule matches it
-        obj = event["detail"]["object"]
-        bucket = event["detail"]["bucket"]["name"]
-        ident = (bucket, obj["key"], str(obj.get("etag", "")))
+        ident = upload_of(event["detail"])
         row = self.rows.get(ident)
         if row is None:  # an object a worker wrote
-            row = Row(key=obj["key"], bucket=bucket, status="output")
+            row = Row(key=ident[1], bucket=ident[0], status="output")
         row.status = "no match"
         for p in self.processors.values():
             if not p.matcher.matches_event(event):  # type: ignore[arg-type]
@@ -154,11 +152,7 @@ class Session:
     def row_of(self, detail: Mapping[str, Any], p: Processor) -> Row:
         """The row of the upload ``detail`` names (a new one if this session did not
         make it), marked redriven."""
-        ident = (
-            detail["bucket"]["name"],
-            detail["object"]["key"],
-            str(detail["object"].get("etag", "")),
-        )
+        ident = upload_of(detail)
         row = self.rows.get(ident)
         if row is None:
             row = Row(key=ident[1], bucket=ident[0])

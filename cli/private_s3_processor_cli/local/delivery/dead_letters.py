@@ -16,9 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Processor
+from ..model import Ident, Processor, upload_of
 
-Ident = tuple[str, str, str]  # (bucket, key, ETag) of an upload
 SHOWN = 60  # characters of a junk message's body in its line
 
 
@@ -124,11 +123,6 @@ class DeadLetters:
 def ident_of(body: str) -> Ident | None:
     """The upload an event names, or None for a body that is no such event."""
     try:
-        detail = json.loads(body)["detail"]
-        return (
-            detail["bucket"]["name"],
-            detail["object"]["key"],
-            str(detail["object"].get("etag", "")),
-        )
+        return upload_of(json.loads(body)["detail"])
     except (ValueError, KeyError, TypeError, RecursionError):
         return None

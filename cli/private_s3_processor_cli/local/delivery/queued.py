@@ -20,7 +20,7 @@ from typing import Any
 
 from ..agent import Agent
 from ..autoscaling import Resolver, scaling_as_written
-from ..model import LocalError, Processor, Row
+from ..model import LocalError, Processor, Row, upload_of
 from ..service import PUBLISHED, Service
 from ..stack import Deployed
 from .base import Mode
@@ -122,7 +122,7 @@ class Queued(Mode):
         service = self._service(p)
         self.services.aws["sqs"].send_message(QueueUrl=p.queue, MessageBody=json.dumps(event))
         service.arrived()
-        ident = (row.bucket, row.key, str(event["detail"]["object"].get("etag", "")))
+        ident = upload_of(event["detail"])
         row.status = "queued"
         self.pending[ident] = self.known[ident] = row
 
