@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from .property_kinds import (
     ARN,
+    CONTAINER_USER,
     ENV_NAME,
     KMS_KEY_ARN,
     Doc,
@@ -44,6 +45,7 @@ from .rules import (
     DELIVERY_MODES,
     ENDPOINT_SETS,
     IDLE_SECONDS_RANGE,
+    KMS_SCOPES,
     LOG_RETENTION_DAYS,
     MAX_RECEIVE_COUNT_RANGE,
     MAX_TAGS,
@@ -337,6 +339,37 @@ class Properties(Strict):
         ),
     )
 
+    User: str | None = prop(
+        None,
+        Doc(
+            "string",
+            "image default",
+            "the container's user: `name`, `uid`, `name:group` or `uid:gid` (IDs positive, as "
+            "ECS requires); never root. The shipped worker image already runs as `10001`; set "
+            "it for an image of your own, so a compromised processor is not root in its task "
+            "(Control Tower CT.ECS.PR.3, checkov)",
+        ),
+    )
+    KmsScope: Annotated[str, choice(KMS_SCOPES)] = prop(
+        "Bucket",
+        Doc(
+            "`Bucket` \\| `All`",
+            "`Bucket`",
+            "with `KmsKeyArn`: `All` also encrypts the queues and the log groups with that key; "
+            "its key policy must then admit CloudWatch Logs and EventBridge (README, "
+            '"Encryption with your key")',
+        ),
+    )
+    Tracing: bool = prop(
+        False,
+        Doc(
+            "boolean",
+            "`false`",
+            "`Orchestrated` only: X-Ray tracing of the state machine (X-Ray bills each trace "
+            'recorded beyond its free tier; README, "Tracing")',
+        ),
+    )
+
     @field_validator(*QUEUED_PROPERTIES)
     @classmethod
     def _queued_only(cls, value: int | None, info: ValidationInfo) -> int | None:
@@ -347,6 +380,48 @@ class Properties(Strict):
                 "delivery",
                 "applies only with Delivery: Queued (this processor's Delivery is "
                 "{delivery}); remove it, or set Delivery: Queued",
+                {"delivery": delivery},
+            )
+        return value
+
+    @field_validator("User")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not CONTAINER_USER.match(value):
+            raise PydanticCustomError(
+                "user",
+                "must be name, uid, name:group or uid:gid, with positive IDs (got {value})",
+                {"value": json.dumps(value)},
+            )
+        if value.split(":")[0] == "root":
+            raise PydanticCustomError(
+                "user",
+                "must not be root: omit User to keep the image's user, or name a non-root one",
+            )
+        return value
+
+    @field_validator("KmsScope")
+    @classmethod
+    def _kms_scope(cls, value: str, info: ValidationInfo) -> str:
+        if value != "Bucket" and info.data.get("KmsKeyArn", "absent") is None:
+            raise PydanticCustomError(
+                "kms",
+                "is {value}, which needs KmsKeyArn: set the key, or omit KmsScope",
+                {"value": value},
+            )
+        return value
+
+    @field_validator("Tracing")
+    @classmethod
+    def _tracing(cls, value: bool, info: ValidationInfo) -> bool:
+        delivery = info.data.get("Delivery")
+        if value and delivery is not None and delivery != "Orchestrated":
+            raise PydanticCustomError(
+                "delivery",
+                "applies only with Delivery: Orchestrated (this processor's Delivery is "
+                "{delivery}): only a state machine is traced",
                 {"delivery": delivery},
             )
         return value

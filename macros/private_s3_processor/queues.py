@@ -18,19 +18,23 @@ def rule_queue(
     rule_ids: list[str],
     tag_values: Mapping[str, Any],
     kept: Mapping[str, str] | None = None,
+    encryption: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> list[sqs.Queue | sqs.QueuePolicy]:
     """Messages kept 14 days; TLS only; ``SendMessage`` for the rules ``rule_ids`` alone.
 
     ``kept`` (``DeletionPolicy``/``UpdateReplacePolicy``) goes on the queue, which holds
     the messages, and not on its policy: deleted with the stack, the policy lets nothing
-    new arrive in a queue that outlives it."""
+    new arrive in a queue that outlives it. ``encryption``: the queue's SSE properties
+    (SQS-managed keys when None); ``metadata``: its Metadata (checkov's skip of a KMS key
+    when None)."""
     queue = sqs.Queue(
         queue_id,
         **dict(kept or {}),
-        SqsManagedSseEnabled=True,
+        **dict(encryption if encryption is not None else {"SqsManagedSseEnabled": True}),
         MessageRetentionPeriod=DEAD_LETTER_RETENTION_S,
         **tagged(tag_values),
-        Metadata=skips("CKV_AWS_27"),
+        Metadata=dict(metadata if metadata is not None else skips("CKV_AWS_27")),
     )
     return [queue, only_rules_policy(policy_id, queue_id, rule_ids)]
 

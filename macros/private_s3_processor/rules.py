@@ -42,6 +42,8 @@ MODES = ("Production", "Test")
 ARCHITECTURES = ("X86_64", "ARM64")
 ENDPOINT_SETS = ("All", "Minimal")
 DELIVERY_MODES = ("Direct", "Orchestrated", "Queued")
+# KmsScope: what KmsKeyArn encrypts besides the bucket (All: the queues and log groups).
+KMS_SCOPES = ("Bucket", "All")
 
 # Interface endpoints by set. Fargate platform 1.4 pulls images through ecr.api and
 # ecr.dkr (layers come from S3 through the gateway endpoint) and ships logs through

@@ -22,7 +22,15 @@ from pydantic import AfterValidator, BaseModel
 from pydantic.fields import FieldInfo
 
 from .properties import QUEUED_DELIVERY, QUEUED_PROPERTIES, NetworkSettings, Properties
-from .property_kinds import ARN, BUCKET_NAME, ENV_NAME, IP_ADDRESS, KMS_KEY_ARN, Intrinsic
+from .property_kinds import (
+    ARN,
+    BUCKET_NAME,
+    CONTAINER_USER,
+    ENV_NAME,
+    IP_ADDRESS,
+    KMS_KEY_ARN,
+    Intrinsic,
+)
 from .references import ATTRIBUTES
 from .rules import (
     ALARM_PERIOD_S,
@@ -175,6 +183,7 @@ def _property_checks() -> dict[str, dict[str, Any]]:
             ],
         },
         "KmsKeyArn": {"pattern": KMS_KEY_ARN.pattern},
+        "User": {"pattern": CONTAINER_USER.pattern, "not": {"pattern": "^root(:|$)"}},
         "IdleSeconds": {"multipleOf": ALARM_PERIOD_S},
         "AllowedPrincipalArns": {"items": {"type": "string", "pattern": ARN.pattern}},
         "Tags": {
@@ -225,7 +234,26 @@ def _cross_checks() -> list[dict[str, Any]]:
         "if": {"required": ["Delivery"], "properties": {"Delivery": {"const": QUEUED_DELIVERY}}},
         "else": {"properties": {name: False for name in QUEUED_PROPERTIES}},
     }
-    return [*memory, created_network, output_needs_prefix, queued_only]
+    # KmsScope: All encrypts with KmsKeyArn; Tracing traces a state machine.
+    scope_needs_key = {
+        "if": {"required": ["KmsScope"], "properties": {"KmsScope": {"const": "All"}}},
+        "then": {"required": ["KmsKeyArn"]},
+    }
+    tracing_orchestrated = {
+        "if": {"required": ["Tracing"], "properties": {"Tracing": {"const": True}}},
+        "then": {
+            "required": ["Delivery"],
+            "properties": {"Delivery": {"const": "Orchestrated"}},
+        },
+    }
+    return [
+        *memory,
+        created_network,
+        output_needs_prefix,
+        queued_only,
+        scope_needs_key,
+        tracing_orchestrated,
+    ]
 
 
 def _network_cross_checks() -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from troposphere import GetAtt, Ref, Sub, ec2, ecs, logs
 
 from .cfn import tagged, user
-from .checkov import skips
+from .encryption import log_group_encryption, log_group_metadata
 from .names import ProcessorIds
 from .network import NetworkRefs, https_to_endpoints
 from .spec import Processor
@@ -47,8 +47,9 @@ def log_group(p: Processor) -> logs.LogGroup:
         ProcessorIds(p.logical_id).log_group,
         **record_policies(p),
         RetentionInDays=p.props.LogRetentionInDays,
+        **log_group_encryption(p),
         **tagged(p.props.Tags),
-        Metadata=skips("CKV_AWS_158"),
+        Metadata=log_group_metadata(p),
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from troposphere import GetAtt, Ref, events, sqs
 
 from .cfn import tagged
+from .encryption import queue_encryption, queue_metadata
 from .names import ProcessorIds
 from .queues import rule_queue
 from .spec import Processor
@@ -88,4 +89,6 @@ def dead_letter_queue(p: Processor, senders: list[str]) -> list[sqs.Queue | sqs.
         senders,
         p.props.Tags,
         record_policies(p),
+        queue_encryption(p),
+        queue_metadata(p, dead_letter=True),
     )

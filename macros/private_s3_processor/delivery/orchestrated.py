@@ -27,7 +27,7 @@ from ..access import (
     trust,
 )
 from ..cfn import Target, arn, tagged
-from ..checkov import skips
+from ..encryption import log_group_encryption, log_group_metadata
 from ..names import CLUSTER, ProcessorIds
 from ..network import NetworkRefs
 from ..spec import Processor
@@ -46,8 +46,9 @@ def log_group(p: Processor) -> logs.LogGroup:
         **record_policies(p),
         LogGroupName=Sub(f"/aws/vendedlogs/states/${{AWS::StackName}}-{p.logical_id}"),
         RetentionInDays=p.props.LogRetentionInDays,
+        **log_group_encryption(p),
         **tagged(p.props.Tags),
-        Metadata=skips("CKV_AWS_158"),
+        Metadata=log_group_metadata(p),
     )
 
 

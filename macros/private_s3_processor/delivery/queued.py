@@ -22,7 +22,7 @@ from troposphere import AWSObject, GetAtt, Ref, ecs, events, sqs
 
 from ..access import InlinePolicy
 from ..cfn import Target, arn, tagged
-from ..checkov import skips
+from ..encryption import queue_encryption, queue_metadata
 from ..failures import work_queue_alarm
 from ..names import CLUSTER, ProcessorIds
 from ..network import NetworkRefs
@@ -52,7 +52,7 @@ def queue(p: Processor) -> sqs.Queue:
     return sqs.Queue(
         ids.queue,
         **record_policies(p),
-        SqsManagedSseEnabled=True,
+        **queue_encryption(p),
         VisibilityTimeout=p.props.queued("VisibilityTimeoutSeconds"),
         ReceiveMessageWaitTimeSeconds=QUEUE_RECEIVE_WAIT_S,
         MessageRetentionPeriod=QUEUE_RETENTION_S,
@@ -61,8 +61,12 @@ def queue(p: Processor) -> sqs.Queue:
             maxReceiveCount=p.props.queued("MaxReceiveCount"),
         ),
         **tagged(p.props.Tags),
-        Metadata=skips("CKV_AWS_27"),
+        **_metadata(queue_metadata(p, dead_letter=False)),
     )
+
+
+def _metadata(value: dict[str, Any]) -> dict[str, Any]:
+    return {"Metadata": value} if value else {}
 
 
 def service(p: Processor, net: NetworkRefs) -> ecs.Service:
