@@ -160,7 +160,12 @@ def test_tags_within_aws_restrictions_pass() -> None:
     # transform adds: 50 Tags would give it 51.
     [vpc] = refused({"A": processor(Tags={**tags, "fiftieth": "x"})})
     assert "PrivateS3Vpc would carry 51 tags" in vpc and "AWS allows 50" in vpc
-    run({"A": processor(Tags={**tags, "Name": "mine"})})  # replaces the transform's Name
+    # A Name Tag replaces the VPC's, but each task definition also carries the owner tag
+    # its tasks are told apart by (roles may stop only their processor's tasks).
+    [task] = refused({"A": processor(Tags={**tags, "Name": "mine"})})
+    assert "ATaskDefinition would carry 51 tags" in task
+    [owner] = refused({"A": processor(Tags={"private-s3-processor:processor": "x"})})
+    assert "must not set private-s3-processor:processor" in owner
     [message] = refused({"A": processor(Tags={**tags, "x": "1", "y": "2"})})
     assert "at most 50 tags" in message
     [value] = refused({"A": processor(Tags={"owner": "aws:me"})})

@@ -87,10 +87,11 @@ def _tags(resources: Mapping[str, Any], names: list[str]) -> list[str]:
     for name in names:
         tags = (resources.get(name) or {}).get("Properties", {}).get("Tags")
         if isinstance(tags, list) and len(tags) > MAX_TAGS:
-            # Only the shared VPC adds a tag (Name) of its own: one error says it all.
+            # The transform adds one tag of its own (the VPC's Name, a task definition's
+            # owner tag), so the first resource over says it all.
             return [
                 f"Template: {name} would carry {len(tags)} tags (the processors' Tags and "
-                f"the Name the transform adds); AWS allows {MAX_TAGS} per resource (tag "
+                f"the one the transform adds); AWS allows {MAX_TAGS} per resource (tag "
                 f"restrictions): use at most {MAX_TAGS - (len(tags) - MAX_TAGS)} Tags"
             ]
     return []

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 # Shared resources (one network and one cluster for all processors of a template).
 SHARED_PREFIX = "PrivateS3"
 CLUSTER = f"{SHARED_PREFIX}Cluster"
+# The tag on every processor's task definition, which RunTask and the service propagate to
+# its tasks, so a role can be limited to one processor's tasks (aws:ResourceTag): its
+# value is the task family, "<stack name>-<processor>". Users may not set this key.
+OWNER_TAG = "private-s3-processor:processor"
 
 # Interface endpoint service -> the logical-ID word for it.
 ENDPOINT_WORDS = {

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from .names import OWNER_TAG
 from .property_kinds import (
     ARN,
     CONTAINER_USER,
@@ -521,6 +522,12 @@ class Properties(Strict):
                 "tag", "must hold at most {n} tags (got {got})", {"n": MAX_TAGS, "got": len(value)}
             )
         for key, tag_value in value.items():
+            if key == OWNER_TAG:
+                raise PydanticCustomError(
+                    "tag",
+                    "must not set {key}: the transform tags each processor's tasks with it",
+                    {"key": OWNER_TAG},
+                )
             problem = tag_problem(key, "key")
             if problem is None and isinstance(tag_value, str):
                 problem = tag_problem(tag_value, "value")

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import AfterValidator, BaseModel
 from pydantic.fields import FieldInfo
 
+from .names import OWNER_TAG
 from .properties import QUEUED_DELIVERY, QUEUED_PROPERTIES, NetworkSettings, Properties
 from .property_kinds import (
     ARN,
@@ -198,7 +199,7 @@ def _property_checks() -> dict[str, dict[str, Any]]:
                 "minLength": 1,
                 "maxLength": MAX_TAG_KEY_CHARS,
                 "pattern": _TAG_TEXT,
-                "not": {"pattern": _TAG_RESERVED},
+                "not": {"anyOf": [{"pattern": _TAG_RESERVED}, {"const": OWNER_TAG}]},
             },
         },
     }

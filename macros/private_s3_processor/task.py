@@ -9,7 +9,7 @@ from troposphere import GetAtt, Ref, Sub, ec2, ecs, logs
 
 from .cfn import tagged, user
 from .encryption import log_group_encryption, log_group_metadata
-from .names import ProcessorIds
+from .names import OWNER_TAG, ProcessorIds
 from .network import NetworkRefs, https_to_endpoints
 from .spec import Processor
 from .storage import record_policies
@@ -85,7 +85,7 @@ def task_definition(p: Processor, mode: Container | None = None) -> ecs.TaskDefi
     return ecs.TaskDefinition(
         ids.task_definition,
         # A fixed family lets the events role name it (ecs:RunTask on family:*).
-        Family=Sub(f"${{AWS::StackName}}-{p.logical_id}"),
+        Family=family(p),
         RequiresCompatibilities=["FARGATE"],
         NetworkMode="awsvpc",
         Cpu=str(props.Cpu),
@@ -116,8 +116,13 @@ def task_definition(p: Processor, mode: Container | None = None) -> ecs.TaskDefi
                 **container,
             )
         ],
-        **tagged(props.Tags),
+        **tagged({**props.Tags, OWNER_TAG: family(p)}),
     )
+
+
+def family(p: Processor) -> Any:
+    """The processor's task family, also its tasks' OWNER_TAG value."""
+    return Sub(f"${{AWS::StackName}}-{p.logical_id}")
 
 
 def task_security_group(
