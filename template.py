@@ -18,6 +18,7 @@ from typing import Any
 
 from private_s3_processor.access import role, trust
 from private_s3_processor.checkov import skips
+from private_s3_processor.guard import MACRO_LOG_RETENTION, metadata, suppressions
 from private_s3_processor.resource import PrivateS3Processor
 from private_s3_processor.rules import LOG_RETENTION_DAYS, TYPE_NAME
 from private_s3_processor.schema import registry_schema
@@ -64,12 +65,12 @@ def _common(template: Template, function_id: str) -> dict[str, Any]:
     retention = _retention(template)
     function_logs = template.add_resource(
         logs.LogGroup(
-            "MacroFunctionLogGroup", RetentionInDays=Ref(retention), Metadata=skips("CKV_AWS_158")
+            "MacroFunctionLogGroup", RetentionInDays=Ref(retention), Metadata=_log_group_metadata()
         )
     )
     macro_logs = template.add_resource(
         logs.LogGroup(
-            "MacroLogGroup", RetentionInDays=Ref(retention), Metadata=skips("CKV_AWS_158")
+            "MacroLogGroup", RetentionInDays=Ref(retention), Metadata=_log_group_metadata()
         )
     )
     own_account = {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}}
@@ -158,7 +159,7 @@ def macro_template() -> Template:
             Role=common["role"],
             LoggingConfig=awslambda.LoggingConfig(LogGroup=common["logs"]),
             **_function_settings(),
-            Metadata=_function_skips(),
+            Metadata=_function_metadata(),
         )
     )
     return t
@@ -204,14 +205,31 @@ def stackset_template() -> Template:
             Role=common["role"],
             LoggingConfig=awslambda.LoggingConfig(LogGroup=common["logs"]),
             **_function_settings(),
-            Metadata=_function_skips(),
+            Metadata=_function_metadata(),
         )
     )
     return t
 
 
-def _function_skips() -> dict[str, Any]:
-    return skips("CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173")
+def _log_group_metadata() -> dict[str, Any]:
+    """The macro's log groups: the Logs service key; retention from a parameter."""
+    return metadata(
+        skips("CKV_AWS_158"),
+        suppressions(
+            "cloudwatch_log_group_encrypted_check",
+            "cloudwatch_log_group_retention_period_check",
+            reasons={"cloudwatch_log_group_retention_period_check": MACRO_LOG_RETENTION},
+        ),
+    )
+
+
+def _function_metadata() -> dict[str, Any]:
+    # SAM passes Metadata on to the AWS::Lambda::Function it generates, where Control
+    # Tower's rules read it (tests/test_guard.py checks the SAM-transformed macro stack).
+    return metadata(
+        skips("CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"),
+        suppressions("lambda_inside_vpc_check"),
+    )
 
 
 def example_template() -> Template:
@@ -254,6 +272,9 @@ def example_template() -> Template:
             Suffix=Ref(suffix),
             Mode=Ref(mode),
             OutputPrefix="processed/",
+            # The shipped worker image's user, stated: a user's own image gets a
+            # non-root user the same way (README, "The image").
+            User="10001",
         )
     )
     t.add_output(Output("Bucket", Value=Ref(processor), Description="Upload here"))

@@ -292,7 +292,7 @@ def test_the_rule_targets_the_queue_without_a_role_and_nothing_else_runs_tasks()
 # --- The task role and the container ----------------------------------------------------------
 
 
-def test_task_role_consumes_its_own_queue_and_protects_tasks_of_its_cluster() -> None:
+def test_task_role_consumes_its_own_queue_and_protects_only_its_own_tasks() -> None:
     res = queued()
     statements = res["PTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     by_sid = {s["Sid"]: s for s in statements}
@@ -308,8 +308,12 @@ def test_task_role_consumes_its_own_queue_and_protects_tasks_of_its_cluster() ->
         "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/"
         "${PrivateS3Cluster}/*"
     }
+    # Only this processor's tasks: the owner tag the task definition propagates to them.
     assert protect["Condition"] == {
-        "ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["PrivateS3Cluster", "Arn"]}}
+        "ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["PrivateS3Cluster", "Arn"]}},
+        "StringEquals": {
+            "aws:ResourceTag/private-s3-processor:processor": {"Fn::Sub": "${AWS::StackName}-P"}
+        },
     }
     # No other sqs or ecs action anywhere in the role.
     actions = [a for s in statements for a in s["Action"]]

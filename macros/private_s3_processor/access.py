@@ -1,7 +1,16 @@
 """IAM: the task role, the execution role and the role EventBridge uses to deliver.
 
-Least privilege (SPEC semantics 3): every statement names its resources. The one
-``*`` is ``ecr:GetAuthorizationToken``, which has no resource-level permissions.
+Least privilege (SPEC semantics 3): every statement names its resources. ``*`` only
+where IAM has no resource-level form: ``ecr:GetAuthorizationToken`` here, the state
+machine's log delivery and X-Ray actions (``delivery/orchestrated.py``).
+
+The cluster is shared by every processor of the stack, so an action on its tasks is also
+limited to the processor's own tasks by their owner tag (``names.OWNER_TAG``, the task
+definition's tag, which RunTask and the Queued service propagate to each task):
+``owner_condition``. ECS evaluates ``aws:ResourceTag`` for StopTask and the task
+protection actions, and ``aws:RequestTag`` for TagResource (Service Authorization
+Reference, "Actions, resources, and condition keys for Amazon ECS"; ECS Developer Guide,
+"Control access to Amazon ECS resources using resource tags").
 """
 
 from __future__ import annotations
@@ -14,8 +23,10 @@ from troposphere import GetAtt, Ref, Sub, iam
 
 from .cfn import arn, bucket_arn, tagged, user
 from .checkov import skips
-from .names import CLUSTER, ProcessorIds
+from .encryption import shared_key
+from .names import CLUSTER, OWNER_TAG, ProcessorIds
 from .spec import Processor
+from .task import family
 
 POLICY_VERSION = "2012-10-17"
 
@@ -213,15 +224,50 @@ def run_task_statement(p: Processor) -> dict[str, Any]:
     }
 
 
-def tag_started_tasks_statement() -> dict[str, Any]:
-    """Tagging the tasks RunTask starts (EnableECSManagedTags, PropagateTags)."""
+def tag_started_tasks_statement(p: Processor) -> dict[str, Any]:
+    """Tagging the tasks RunTask starts (EnableECSManagedTags, PropagateTags), never an
+    existing task; and the owner tag, if the request carries it, only with this
+    processor's family: otherwise a role could start its own task labelled as another
+    processor's, which that processor's roles may then stop. IfExists, because the
+    reference does not say whether propagated tags count as request tags."""
     return {
         "Sid": "TagStartedTasks",
         "Effect": "Allow",
         "Action": "ecs:TagResource",
         "Resource": arn("ecs", f"task/${{{CLUSTER}}}/*"),
-        "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
+        "Condition": {
+            "StringEquals": {"ecs:CreateAction": "RunTask"},
+            "StringEqualsIfExists": {f"aws:RequestTag/{OWNER_TAG}": family(p)},
+        },
     }
+
+
+def owner_condition(p: Processor) -> dict[str, Any]:
+    """Only tasks whose owner tag is this processor's family (its own tasks)."""
+    return {f"aws:ResourceTag/{OWNER_TAG}": family(p)}
+
+
+def queue_key_statements(p: Processor, sid: str, actions: list[str]) -> list[dict[str, Any]]:
+    """The user's key, through SQS only, when it encrypts the queues (KmsScope: All).
+
+    SQS calls KMS with the caller's permissions once per data key reuse period: a producer
+    needs kms:GenerateDataKey and kms:Decrypt (Decrypt checks the new data key), a consumer
+    kms:Decrypt (SQS Developer Guide, "Key management": "Configure KMS permissions for
+    producers" and "... for consumers")."""
+    key = shared_key(p)
+    if key is None:
+        return []
+    return [
+        {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": key,
+            "Condition": {
+                "StringEquals": {"kms:ViaService": Sub("sqs.${AWS::Region}.amazonaws.com")}
+            },
+        }
+    ]
 
 
 def pass_task_roles_statement(p: Processor) -> dict[str, Any]:

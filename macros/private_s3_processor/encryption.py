@@ -11,7 +11,7 @@ from typing import Any
 
 from .cfn import user
 from .checkov import skips
-from .guard import metadata, suppressions
+from .guard import UNREADABLE_KEY, metadata, suppressions
 from .spec import Processor
 
 # CloudWatch Logs' retention a Control Tower control asks for (CT.CLOUDWATCH.PR.2).
@@ -35,11 +35,25 @@ def queue_encryption(p: Processor) -> dict[str, Any]:
     return {"KmsMasterKeyId": key}
 
 
+def _unreadable(p: Processor, readable_types: tuple[str, ...]) -> bool:
+    """Whether Control Tower's encryption rules fail to read the shared key: they accept a
+    literal ARN, or a Ref/GetAtt of a template resource of ``readable_types``."""
+    return (
+        shared_key(p) is not None
+        and not isinstance(p.props.KmsKeyArn, str)
+        and p.kms_key_type not in readable_types
+    )
+
+
 def queue_metadata(p: Processor, dead_letter: bool) -> dict[str, Any]:
-    """checkov's skip when on SQS-managed keys; Control Tower's DLQ rule on a DLQ."""
+    """checkov's skip when on SQS-managed keys; Control Tower's DLQ rule on a DLQ, and its
+    encryption rule when it cannot read the key (CT.SQS.PR.2 also reads an alias)."""
+    rules = ["sqs_dlq_check"] if dead_letter else []
+    if _unreadable(p, ("AWS::KMS::Key", "AWS::KMS::Alias")):
+        rules.append("sqs_queue_encrypted_check")
     return metadata(
         skips("CKV_AWS_27") if shared_key(p) is None else {},
-        suppressions("sqs_dlq_check") if dead_letter else {},
+        suppressions(*rules, reasons={"sqs_queue_encrypted_check": UNREADABLE_KEY}),
     )
 
 
@@ -52,11 +66,12 @@ def log_group_encryption(p: Processor) -> dict[str, Any]:
 def log_group_metadata(p: Processor) -> dict[str, Any]:
     """What checkov and Control Tower are told about a processor's log group."""
     rules = []
-    if shared_key(p) is None:
+    if shared_key(p) is None or _unreadable(p, ("AWS::KMS::Key",)):
         rules.append("cloudwatch_log_group_encrypted_check")
     if p.props.LogRetentionInDays < YEAR_OF_LOGS_DAYS:
         rules.append("cloudwatch_log_group_retention_period_check")
+    told = {} if shared_key(p) is None else {"cloudwatch_log_group_encrypted_check": UNREADABLE_KEY}
     return metadata(
         skips("CKV_AWS_158") if shared_key(p) is None else {},
-        suppressions(*rules),
+        suppressions(*rules, reasons=told),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from troposphere import AWSObject, ecs
@@ -112,10 +113,26 @@ def _processors(resources: Mapping[str, Any], ctx: Context) -> list[Processor]:
         if isinstance(parsed, list):
             errors += parsed
         else:
+            parsed = replace(parsed, kms_key_type=_referenced_type(parsed, resources))
             processors.append(parsed)
+            errors += failures.topic_errors(parsed, resources, ctx.parameters)
     if errors:
         raise ExpansionError(errors)
     return processors
+
+
+def _referenced_type(p: Processor, resources: Mapping[str, Any]) -> str | None:
+    """The type of the resource ``KmsKeyArn`` is a ``Ref`` or ``Fn::GetAtt`` of, if any."""
+    key = p.props.KmsKeyArn
+    if not isinstance(key, Mapping) or len(key) != 1:
+        return None
+    [(function, argument)] = key.items()
+    name = argument if function == "Ref" else None
+    if function == "Fn::GetAtt" and isinstance(argument, list) and argument:
+        name = argument[0]
+    target = resources.get(name) if isinstance(name, str) else None
+    kind = target.get("Type") if isinstance(target, Mapping) else None
+    return kind if isinstance(kind, str) else None
 
 
 def _prefix_list(ctx: Context) -> str:

@@ -7,9 +7,14 @@ failure rule of ``Direct``, the state machine of ``Orchestrated``).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
 from troposphere import GetAtt, cloudwatch
 
 from .cfn import tagged, user
+from .errors import resource_error
 from .names import ProcessorIds
 from .rules import (
     DEAD_LETTER_AGE_ALARM_S,
@@ -19,6 +24,59 @@ from .rules import (
     QUEUE_RETENTION_S,
 )
 from .spec import Processor
+
+# The AWS managed key of SNS, by alias or alias ARN. Its key policy cannot be edited, so it
+# never admits cloudwatch.amazonaws.com, and an alarm's notification to a topic encrypted
+# with it is dropped: SNS "Key management", "Enable compatibility between event sources
+# from AWS services and encrypted topics" (use a customer managed key whose policy allows
+# the service kms:Decrypt and kms:GenerateDataKey*).
+AWS_MANAGED_SNS_KEY = re.compile(r"(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:)?alias/aws/sns")
+
+
+def topic_errors(
+    p: Processor, resources: Mapping[str, Any], parameters: Mapping[str, Any]
+) -> list[str]:
+    """``AlarmTopicArn`` naming a topic of the same template that is encrypted with the
+    AWS managed ``alias/aws/sns``: refused, since CloudWatch could never notify it (and
+    says so nowhere but in the alarm's history)."""
+    name = _topic_name(p.props.AlarmTopicArn)
+    topic = resources.get(name) if name is not None else None
+    if not isinstance(topic, Mapping) or topic.get("Type") != "AWS::SNS::Topic":
+        return []
+    props = topic.get("Properties")
+    key = props.get("KmsMasterKeyId") if isinstance(props, Mapping) else None
+    if isinstance(key, Mapping) and set(key) == {"Ref"}:
+        key = parameters.get(key["Ref"], key)
+    if not isinstance(key, str) or not AWS_MANAGED_SNS_KEY.fullmatch(key):
+        return []
+    return [
+        resource_error(
+            p.logical_id,
+            "AlarmTopicArn",
+            f"names topic '{name}', which is encrypted with the AWS managed key {key}: "
+            "CloudWatch alarms cannot publish to it (its key policy cannot admit "
+            "cloudwatch.amazonaws.com); encrypt the topic with a customer managed key "
+            "whose key policy allows cloudwatch.amazonaws.com kms:Decrypt and "
+            "kms:GenerateDataKey*",
+        )
+    ]
+
+
+def _topic_name(value: Any) -> str | None:
+    """The logical ID a ``Ref``, ``GetAtt <Topic>.TopicArn`` or ``Sub "${Topic}"`` names."""
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return None
+    ((kind, arg),) = value.items()
+    if kind == "Ref" and isinstance(arg, str):
+        return arg
+    if kind == "Fn::GetAtt":
+        parts = arg.split(".", 1) if isinstance(arg, str) else arg
+        if isinstance(parts, list) and len(parts) == 2 and parts[1] == "TopicArn":
+            return str(parts[0])
+    if kind == "Fn::Sub" and isinstance(arg, str):
+        whole = re.fullmatch(r"\$\{([\w]+)(?:\.TopicArn)?\}", arg)
+        return whole.group(1) if whole else None
+    return None
 
 
 def alarms(p: Processor) -> list[cloudwatch.Alarm]:

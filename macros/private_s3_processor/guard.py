@@ -11,63 +11,56 @@ where the rule really fails on that resource, under the same conditions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+# One sentence each: the text is repeated on every resource it suppresses (at 40
+# processors, each added word costs about 1 KB of the 1 MB template), and DESIGN.md,
+# "Control Tower proactive controls (cfn-guard)", gives the longer reasons.
 REASONS = {
     "s3_bucket_logging_enabled_check": (
-        "Server access logging needs a second bucket the user chooses (and owns the "
-        "retention of); S3 data events in CloudTrail are the documented alternative. Object "
-        "access is already limited to the VPC endpoint and the listed principals."
+        "Access logs need a second bucket the user owns; CloudTrail S3 data events are the "
+        "alternative."
     ),
     "s3_bucket_object_lock_enabled_check": (
-        "An upload bucket is a queue of work, not an archive: Object Lock cannot be turned "
-        "off once on, and a retention period would keep every version the lifecycle is meant "
-        "to expire. Versioning is on, so an overwritten or deleted object stays recoverable."
+        "A bucket of work, not an archive: Object Lock cannot be undone; versioning keeps "
+        "overwritten objects."
     ),
-    "s3_bucket_default_encryption_kms_check": (
-        "SSE-S3 by default; set KmsKeyArn for SSE-KMS with a customer managed key (the "
-        "AWS managed aws/s3 key adds a KMS call per object and no control)."
-    ),
-    "cloudwatch_log_group_encrypted_check": (
-        "Encrypted with the CloudWatch Logs service key. Set KmsKeyArn with KmsScope: All to "
-        "use a customer managed key; its key policy must admit the logs service, which only "
-        "the key's owner can grant."
-    ),
+    "s3_bucket_default_encryption_kms_check": "SSE-S3; set KmsKeyArn for SSE-KMS.",
+    "cloudwatch_log_group_encrypted_check": ("The Logs service key; KmsScope: All uses KmsKeyArn."),
     "cloudwatch_log_group_retention_period_check": (
-        "Kept LogRetentionInDays (default 30) because these logs hold per-object output and "
-        "are billed per GB-month; set LogRetentionInDays to 365 or more where a year is "
-        "required. Failed events are kept separately, in the dead-letter queue."
+        "LogRetentionInDays (default 30) chooses; 365 or more satisfies the rule."
     ),
     "ecs_task_definition_nonroot_user_check": (
-        "User is not set, so the image's own USER applies: the shipped worker image runs as "
-        "10001. Set User for an image of your own that does not declare a non-root user."
+        "User unset: the image's USER applies (the shipped worker's is 10001)."
     ),
-    "sqs_dlq_check": (
-        "This queue is itself a dead-letter queue (of the EventBridge rule, or of the work "
-        "queue); a dead-letter queue of a dead-letter queue would only move the same "
-        "messages again. Its 14-day retention and alarms are what keep them."
-    ),
+    "sqs_dlq_check": "It is a dead-letter queue.",
     "step_functions_state_machine_tracing_enabled_check": (
-        "X-Ray tracing is off by default because X-Ray bills each trace recorded beyond its "
-        "free tier; the state machine logs every failed execution with its input. Set "
-        "Tracing: true to turn it on."
+        "X-Ray bills per trace; Tracing: true turns it on."
     ),
-    # The macro function (template.py).
+    # The macro stack (template.py).
     "lambda_inside_vpc_check": (
-        "The macro holds no data and calls only the EC2 API (DescribeManagedPrefixLists); in "
-        "a VPC it would need a NAT or an EC2 endpoint for nothing gained."
+        "The macro holds no data and calls only EC2; a VPC would add a NAT or endpoint for nothing."
     ),
 }
 
+# A rule that fails only because it cannot read an intrinsic key ARN (encryption.py): it
+# accepts a literal ARN or a Ref/GetAtt of a key in the same template.
+UNREADABLE_KEY = "Encrypted with KmsKeyArn, an intrinsic the rule cannot read."
+# The macro stack's log groups: retention is a parameter, which the rule cannot compare.
+MACRO_LOG_RETENTION = "Retention is the LogRetentionInDays parameter, which the rule cannot read."
 
-def suppressions(*rules: str) -> dict[str, Any]:
-    """``{"guard": {...}}`` for resource Metadata; ``{}`` when ``rules`` is empty."""
+
+def suppressions(*rules: str, reasons: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``{"guard": {...}}`` for resource Metadata; ``{}`` when ``rules`` is empty.
+    ``reasons`` replaces REASONS' text for a rule that fails here for another cause."""
     if not rules:
         return {}
+    told = {**REASONS, **(reasons or {})}
     return {
         "guard": {
             "SuppressedRules": list(rules),
-            "Reasons": {rule: REASONS[rule] for rule in rules},
+            "Reasons": {rule: told[rule] for rule in rules},
         }
     }
 

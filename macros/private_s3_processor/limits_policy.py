@@ -25,6 +25,8 @@ _PSEUDO_CHARS = {
     "AWS::NoValue": 0,
 }
 BUCKET_NAME_CHARS = 63  # S3 bucket naming rules
+# A bucket's Arn attribute: "arn:<partition>:s3:::<name>".
+BUCKET_ARN_CHARS = len("arn::s3:::") + _PSEUDO_CHARS["AWS::Partition"] + BUCKET_NAME_CHARS
 # Anything else only known once deployed (an ARN from GetAtt, a queue URL, a user's
 # intrinsic): generous beside the ARNs the roles name, which stay under 200 characters.
 _UNKNOWN_CHARS = 256
@@ -122,6 +124,8 @@ def deployed(value: Any, types: Mapping[str, Any]) -> Any:
                     return arg[0].join(
                         p if isinstance(p, str) else "x" * _UNKNOWN_CHARS for p in parts
                     )
+            if fn == "Fn::GetAtt" and _bucket_arn(arg, types):
+                return "x" * BUCKET_ARN_CHARS
             if fn == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
                 return max((walk(arg[1]), walk(arg[2])), key=lambda v: len(json.dumps(v)))
             if fn.startswith("Fn::"):  # GetAtt and the rest: known only once deployed
@@ -129,3 +133,15 @@ def deployed(value: Any, types: Mapping[str, Any]) -> Any:
         return {k: walk(v) for k, v in node.items()}
 
     return walk(value)
+
+
+def _bucket_arn(arg: Any, types: Mapping[str, Any]) -> bool:
+    """Whether a Fn::GetAtt argument is a bucket's Arn (its length is known)."""
+    if isinstance(arg, str):
+        arg = arg.split(".", 1)
+    return (
+        isinstance(arg, list)
+        and len(arg) == 2
+        and arg[1] == "Arn"
+        and types.get(arg[0]) == "AWS::S3::Bucket"
+    )

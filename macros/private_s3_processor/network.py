@@ -18,6 +18,7 @@ from typing import Any
 from troposphere import AWSObject, GetAtt, GetAZs, Ref, Select, Sub, ec2
 
 from .cfn import tagged, user
+from .endpoint_policies import interface_policy, s3_gateway_policy, supports_policy
 from .errors import shown
 from .names import SHARED_NETWORK, NetworkIds, ProcessorIds
 from .rules import ENDPOINT_ORDER, INTERFACE_ENDPOINTS
@@ -64,8 +65,10 @@ def created_network(
     zones: int,
     services: Sequence[str],
     tag_values: Mapping[str, Any],
+    buckets: Sequence[str],
 ) -> NetworkRefs:
-    """A new private VPC with ``zones`` subnets and every endpoint the tasks need."""
+    """A new private VPC with ``zones`` subnets and every endpoint the tasks need; its S3
+    endpoint reaches ``buckets`` (logical IDs: every S3 user of it is a processor)."""
     vpc = ec2.VPC(
         ids.vpc,
         CidrBlock=cidr,
@@ -92,7 +95,9 @@ def created_network(
         )
         subnets.append(Ref(subnet))
         resources += [subnet, association]
-    refs = endpoints(ids, Ref(vpc), subnets, [Ref(route_table)], services, tag_values)
+    refs = endpoints(
+        ids, Ref(vpc), subnets, [Ref(route_table)], services, tag_values, list(buckets)
+    )
     refs.resources[:0] = resources
     refs.resources += _endpoint_clients(ids, refs, tag_values)
     return refs
@@ -107,6 +112,19 @@ def https_to_endpoints(endpoint_security_group: Any) -> ec2.SecurityGroupRule:
         FromPort=443,
         ToPort=443,
         DestinationSecurityGroupId=endpoint_security_group,
+    )
+
+
+def no_egress() -> ec2.SecurityGroupRule:
+    """The egress rule that allows nothing: interface endpoints only answer connections,
+    and a group without any egress rule gets EC2's allow-all. One rule to 127.0.0.1/32
+    replaces it: the form the CloudFormation User Guide gives for removing the default rule
+    (AWS::EC2::SecurityGroup, "Remove the default rule")."""
+    return ec2.SecurityGroupRule(
+        Description="No egress: the endpoints only answer connections (replaces the "
+        "default allow-all rule)",
+        IpProtocol="-1",
+        CidrIp="127.0.0.1/32",
     )
 
 
@@ -146,8 +164,11 @@ def endpoints(
     route_tables: Any,
     services: Sequence[str],
     tag_values: Mapping[str, Any],
+    buckets: list[str] | None = None,
 ) -> NetworkRefs:
-    """The S3 gateway endpoint and the interface endpoints, with their security group.
+    """The S3 gateway endpoint and the interface endpoints, with their security group and
+    their policies (``endpoint_policies``): the S3 endpoint reaches ``buckets`` (logical
+    IDs), or with ``None`` the account's buckets.
 
     The security group's ingress admits TCP 443 from the tasks only: from the shared
     network's endpoint-client group, or (endpoints of one processor) from its task group.
@@ -157,6 +178,7 @@ def endpoints(
         GroupDescription="Interface VPC endpoints of the private S3 processors (TCP 443 from "
         "their tasks only)",
         VpcId=vpc,
+        SecurityGroupEgress=[no_egress()],
         **tagged(tag_values),
     )
     gateway = ec2.VPCEndpoint(
@@ -165,10 +187,12 @@ def endpoints(
         ServiceName=Sub("com.amazonaws.${AWS::Region}.s3"),
         VpcEndpointType="Gateway",
         RouteTableIds=route_tables,
+        PolicyDocument=s3_gateway_policy(buckets),
         **tagged(tag_values),
     )
     resources: list[AWSObject] = [group, gateway]
     for service in services:
+        policy = {"PolicyDocument": interface_policy(service)} if supports_policy(service) else {}
         resources.append(
             ec2.VPCEndpoint(
                 ids.interface_endpoint(service),
@@ -178,6 +202,7 @@ def endpoints(
                 PrivateDnsEnabled=True,
                 SubnetIds=subnets,
                 SecurityGroupIds=[Ref(group)],
+                **policy,
                 **tagged(tag_values),
             )
         )
@@ -264,7 +289,8 @@ def _shared_network(
         any(p.props.KmsKeyArn for p in created),
         [s for p in created for s in needs.get(p.logical_id, ())],
     )
-    return created_network(SHARED_NETWORK, cidr, zones, services, common_tags(created))
+    buckets = [ProcessorIds(p.logical_id).bucket for p in created]
+    return created_network(SHARED_NETWORK, cidr, zones, services, common_tags(created), buckets)
 
 
 def _existing_networks(

@@ -62,6 +62,8 @@ from .rules import (
 # restates the rule, schema.py).
 QUEUED_DELIVERY = "Queued"
 QUEUED_PROPERTIES = tuple(QUEUED_DEFAULTS)
+# The Delivery value Tracing belongs to (a state machine is what is traced).
+ORCHESTRATED_DELIVERY = "Orchestrated"
 
 
 class Strict(BaseModel):
@@ -335,7 +337,10 @@ class Properties(Strict):
             "a message, and when its oldest message has waited "
             f"{DEAD_LETTER_AGE_ALARM_S // 86400} days (SQS deletes it unread at "
             f"{DEAD_LETTER_RETENTION_S // 86400}); with `Delivery: Queued` a third when "
-            "the work queue's oldest message has waited a day (no worker is taking it)",
+            "the work queue's oldest message has waited a day (no worker is taking it). "
+            "CloudWatch cannot publish to a topic encrypted with the AWS managed key "
+            "`alias/aws/sns` (the notification is dropped): use a customer managed key that "
+            "admits `cloudwatch.amazonaws.com`; such a topic of the same template is refused",
             known=False,
         ),
     )
@@ -418,7 +423,7 @@ class Properties(Strict):
     @classmethod
     def _tracing(cls, value: bool, info: ValidationInfo) -> bool:
         delivery = info.data.get("Delivery")
-        if value and delivery is not None and delivery != "Orchestrated":
+        if value and delivery is not None and delivery != ORCHESTRATED_DELIVERY:
             raise PydanticCustomError(
                 "delivery",
                 "applies only with Delivery: Orchestrated (this processor's Delivery is "

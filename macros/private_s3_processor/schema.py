@@ -22,7 +22,13 @@ from pydantic import AfterValidator, BaseModel
 from pydantic.fields import FieldInfo
 
 from .names import OWNER_TAG
-from .properties import QUEUED_DELIVERY, QUEUED_PROPERTIES, NetworkSettings, Properties
+from .properties import (
+    ORCHESTRATED_DELIVERY,
+    QUEUED_DELIVERY,
+    QUEUED_PROPERTIES,
+    NetworkSettings,
+    Properties,
+)
 from .property_kinds import (
     ARN,
     BUCKET_NAME,
@@ -244,7 +250,7 @@ def _cross_checks() -> list[dict[str, Any]]:
         "if": {"required": ["Tracing"], "properties": {"Tracing": {"const": True}}},
         "then": {
             "required": ["Delivery"],
-            "properties": {"Delivery": {"const": "Orchestrated"}},
+            "properties": {"Delivery": {"const": ORCHESTRATED_DELIVERY}},
         },
     }
     return [

@@ -51,6 +51,9 @@ class Processor:
     # Property path -> the parameter Ref it was resolved from, kept in the output so
     # the deployed template says where each value came from (and the parameter stays used).
     resolved_from: Mapping[str, Any] = field(default_factory=dict)
+    # The type of the template resource KmsKeyArn names by Ref or GetAtt, if any: Control
+    # Tower's encryption rules accept a key only as a literal or such a reference.
+    kms_key_type: str | None = None
 
 
 def parse(

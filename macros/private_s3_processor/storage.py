@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from troposphere import GetAtt, Ref, s3
+from troposphere import GetAtt, Join, Ref, s3
 
 from .cfn import bucket_arn, tagged, user
 from .checkov import skips
+from .guard import suppressions
 from .names import ProcessorIds
 from .spec import Processor
 
@@ -82,7 +83,17 @@ def bucket(p: Processor) -> s3.Bucket:
     own: dict[str, Any] = {"Processor": p.logical_id}
     if p.resolved_from:
         own["ResolvedParameters"] = dict(p.resolved_from)
-    metadata = {**p.metadata, "PrivateS3Processor": own, **skips("CKV_AWS_18")}
+    # Control Tower's default-encryption control asks for SSE-KMS: it fails exactly when
+    # no KmsKeyArn is given (SSE-S3, AES256).
+    guard_rules = ["s3_bucket_logging_enabled_check", "s3_bucket_object_lock_enabled_check"]
+    if props.KmsKeyArn is None:
+        guard_rules.append("s3_bucket_default_encryption_kms_check")
+    metadata = {
+        **p.metadata,
+        "PrivateS3Processor": own,
+        **skips("CKV_AWS_18"),
+        **suppressions(*guard_rules),
+    }
     return s3.Bucket(
         ids.bucket,
         **extra,
@@ -105,13 +116,19 @@ def bucket_policy(p: Processor, s3_endpoint: Any | None, vpc: Any) -> s3.BucketP
     """TLS only; object access only through the VPC endpoint unless exempt."""
     ids = ProcessorIds(p.logical_id)
     props = p.props
+    # The objects' ARN as Join of the bucket's Arn attribute and "/*": the same value as
+    # bucket_arn(..., "/*") (the Arn attribute is arn:<partition>:s3:::<name>, CloudFormation
+    # User Guide, AWS::S3::Bucket, "Return values"), in the one form Control Tower's
+    # CT.S3.PR.8 (s3_bucket_policy_ssl_requests_only_check) recognises; it does not read
+    # Fn::Sub. The condition value is the string "false", which that rule compares exactly.
+    objects = Join("", [GetAtt(ids.bucket, "Arn"), "/*"])
     statements: list[dict[str, Any]] = [
         {
             "Sid": "DenyInsecureTransport",
             "Effect": "Deny",
             "Principal": "*",
             "Action": "s3:*",
-            "Resource": [GetAtt(ids.bucket, "Arn"), bucket_arn(ids.bucket, "/*")],
+            "Resource": [GetAtt(ids.bucket, "Arn"), objects],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
     ]

@@ -9,6 +9,7 @@ from troposphere import GetAtt, Ref, Sub, ec2, ecs, logs
 
 from .cfn import tagged, user
 from .encryption import log_group_encryption, log_group_metadata
+from .guard import metadata, suppressions
 from .names import OWNER_TAG, ProcessorIds
 from .network import NetworkRefs, https_to_endpoints
 from .spec import Processor
@@ -82,6 +83,10 @@ def task_definition(p: Processor, mode: Container | None = None) -> ecs.TaskDefi
         container["StopTimeout"] = mode.stop_timeout
     if environment:
         container["Environment"] = environment
+    if props.User is not None:
+        # Test mode's sh -c only echoes and sleeps, so it runs as any user; the worker
+        # writes only under /tmp (the task volume: README, "The image").
+        container["User"] = props.User
     return ecs.TaskDefinition(
         ids.task_definition,
         # A fixed family lets the events role name it (ecs:RunTask on family:*).
@@ -103,6 +108,12 @@ def task_definition(p: Processor, mode: Container | None = None) -> ecs.TaskDefi
                 Name=CONTAINER_NAME,
                 Image=user(props.Image),
                 Essential=True,
+                # The hard limit is the task's own memory: Fargate already caps the task
+                # there, so the container can use exactly what it could without it. ECS
+                # refuses only a container limit above the task's (ECS API reference,
+                # ContainerDefinition "memory"; "Choosing Fargate task sizes"). Control
+                # Tower's CT.ECS.PR.7 asks for a container-level limit.
+                Memory=props.memory,
                 ReadonlyRootFilesystem=True,
                 MountPoints=[ecs.MountPoint(ContainerPath="/tmp", SourceVolume="tmp")],
                 LogConfiguration=ecs.LogConfiguration(
@@ -117,7 +128,15 @@ def task_definition(p: Processor, mode: Container | None = None) -> ecs.TaskDefi
             )
         ],
         **tagged({**props.Tags, OWNER_TAG: family(p)}),
+        **_task_metadata(p),
     )
+
+
+def _task_metadata(p: Processor) -> dict[str, Any]:
+    """Without ``User`` the image's own USER applies, which cfn-guard cannot see."""
+    if p.props.User is not None:
+        return {}
+    return {"Metadata": metadata(suppressions("ecs_task_definition_nonroot_user_check"))}
 
 
 def family(p: Processor) -> Any:

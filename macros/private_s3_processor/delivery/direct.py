@@ -136,7 +136,7 @@ class Direct(DeliveryMode):
         tasks only, and tagging the tasks it starts."""
         return InlinePolicy(
             "run-task",
-            [run_task_statement(p), tag_started_tasks_statement(), pass_task_roles_statement(p)],
+            [run_task_statement(p), tag_started_tasks_statement(p), pass_task_roles_statement(p)],
         )
 
     def resources(self, p: Processor, net: NetworkRefs) -> list[AWSObject]:

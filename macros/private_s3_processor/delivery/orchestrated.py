@@ -20,7 +20,9 @@ from troposphere import AWSObject, GetAtt, Join, Ref, Sub, events, logs, stepfun
 
 from ..access import (
     InlinePolicy,
+    owner_condition,
     pass_task_roles_statement,
+    queue_key_statements,
     role,
     run_task_statement,
     tag_started_tasks_statement,
@@ -28,6 +30,7 @@ from ..access import (
 )
 from ..cfn import Target, arn, tagged
 from ..encryption import log_group_encryption, log_group_metadata
+from ..guard import suppressions
 from ..names import CLUSTER, ProcessorIds
 from ..network import NetworkRefs
 from ..spec import Processor
@@ -35,6 +38,8 @@ from ..storage import record_policies
 from ..task import security_groups
 from .base import DeliveryMode
 from .workflow import definition
+
+TRACING_RULE = "step_functions_state_machine_tracing_enabled_check"
 
 
 def log_group(p: Processor) -> logs.LogGroup:
@@ -52,19 +57,51 @@ def log_group(p: Processor) -> logs.LogGroup:
     )
 
 
-def state_machine_role(p: Processor) -> Any:
-    """Run this family in this cluster and follow the task (.sync), pass the two task
-    roles to ECS, send to the processor's dead-letter queue, and deliver its logs."""
-    ids = ProcessorIds(p.logical_id)
-    statements: list[dict[str, Any]] = [
-        run_task_statement(p),
+# Step Functions' log delivery actions have no resource-level permissions ("*" is the
+# documented form); they only wire this machine's logging.
+LOG_DELIVERY_ACTIONS = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+]
+# What a traced state machine's role needs, on "*" as the Step Functions developer guide
+# gives it ("IAM policies for AWS X-Ray"): X-Ray's actions have no resource-level
+# permissions (Service Authorization Reference, AWS X-Ray), and these only write trace
+# data and read the sampling rules.
+XRAY_ACTIONS = [
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+]
+
+
+def follow_task_statements(p: Processor) -> list[dict[str, Any]]:
+    """What ``ecs:runTask.sync`` needs besides RunTask (Step Functions developer guide, "IAM
+    policies for Amazon ECS/AWS Fargate"): DescribeTasks to follow the task, StopTask
+    when the execution ends before it, and its managed events rule.
+
+    The documented "*" would let this role stop any task of the shared cluster, other
+    processors' included: StopTask is limited to tasks carrying this processor's owner
+    tag (``access.owner_condition``), which its own tasks always carry. DescribeTasks
+    stays on the cluster's tasks without a tag condition: it only reads, .sync polls it,
+    and ECS's guide asks for Describe actions in a statement without conditions ("Control
+    access to Amazon ECS resources using resource tags")."""
+    tasks = arn("ecs", f"task/${{{CLUSTER}}}/*")
+    return [
+        {"Sid": "FollowTasks", "Effect": "Allow", "Action": "ecs:DescribeTasks", "Resource": tasks},
         {
-            "Sid": "FollowTasks",
+            "Sid": "StopOwnTasks",
             "Effect": "Allow",
-            "Action": ["ecs:DescribeTasks", "ecs:StopTask"],
-            "Resource": arn("ecs", f"task/${{{CLUSTER}}}/*"),
+            "Action": "ecs:StopTask",
+            "Resource": tasks,
+            "Condition": {"StringEquals": owner_condition(p)},
         },
-        tag_started_tasks_statement(),
         {
             # .sync learns that a task stopped through this Step Functions managed rule.
             "Sid": "SyncRule",
@@ -72,6 +109,18 @@ def state_machine_role(p: Processor) -> Any:
             "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
             "Resource": arn("events", "rule/StepFunctionsGetEventsForECSTaskRule"),
         },
+    ]
+
+
+def state_machine_role(p: Processor) -> Any:
+    """Run this family in this cluster and follow its tasks (.sync), pass the two task
+    roles to ECS, send to the processor's dead-letter queue (with the user's key when it
+    encrypts the queue), deliver its logs, and its traces when ``Tracing`` is on."""
+    ids = ProcessorIds(p.logical_id)
+    statements: list[dict[str, Any]] = [
+        run_task_statement(p),
+        tag_started_tasks_statement(p),
+        *follow_task_statements(p),
         pass_task_roles_statement(p),
         {
             "Sid": "DeadLetter",
@@ -79,24 +128,13 @@ def state_machine_role(p: Processor) -> Any:
             "Action": "sqs:SendMessage",
             "Resource": GetAtt(ids.dead_letter_queue, "Arn"),
         },
-        {
-            # Step Functions' log delivery actions have no resource-level permissions
-            # ("*" is the documented form); they only wire this machine's logging.
-            "Sid": "LogDelivery",
-            "Effect": "Allow",
-            "Action": [
-                "logs:CreateLogDelivery",
-                "logs:GetLogDelivery",
-                "logs:UpdateLogDelivery",
-                "logs:DeleteLogDelivery",
-                "logs:ListLogDeliveries",
-                "logs:PutResourcePolicy",
-                "logs:DescribeResourcePolicies",
-                "logs:DescribeLogGroups",
-            ],
-            "Resource": "*",
-        },
+        *queue_key_statements(p, "DeadLetterKey", ["kms:GenerateDataKey", "kms:Decrypt"]),
+        {"Sid": "LogDelivery", "Effect": "Allow", "Action": LOG_DELIVERY_ACTIONS, "Resource": "*"},
     ]
+    if p.props.Tracing:
+        statements.append(
+            {"Sid": "Tracing", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"}
+        )
     states = trust(
         "states.amazonaws.com",
         {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}},
@@ -133,8 +171,11 @@ def state_machine(p: Processor, net: NetworkRefs) -> stepfunctions.StateMachine:
             Level="ERROR",
             IncludeExecutionData=True,
         ),
-        TracingConfiguration=stepfunctions.TracingConfiguration(Enabled=False),
+        # X-Ray bills each trace recorded beyond its free tier (README, "Tracing"); off,
+        # Control Tower's tracing control is suppressed with that reason.
+        TracingConfiguration=stepfunctions.TracingConfiguration(Enabled=p.props.Tracing),
         **tagged(p.props.Tags),
+        **({} if p.props.Tracing else {"Metadata": suppressions(TRACING_RULE)}),
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from troposphere import AWSObject, GetAtt, Ref, ecs, events, sqs
 
-from ..access import InlinePolicy
+from ..access import InlinePolicy, owner_condition, queue_key_statements
 from ..cfn import Target, arn, tagged
 from ..encryption import queue_encryption, queue_metadata
 from ..failures import work_queue_alarm
@@ -111,13 +111,14 @@ def service(p: Processor, net: NetworkRefs) -> ecs.Service:
 
 def worker_statements(p: Processor) -> list[dict[str, Any]]:
     """The task role's part in this mode: exactly the queue actions the worker uses, on its
-    own queue; and task scale-in protection, which the ECS agent's endpoint sets with the
-    task role's credentials (ecs:UpdateTaskProtection to set, ecs:GetTaskProtection to
-    read; ECS Developer Guide, "Amazon ECS task scale-in protection endpoint"). IAM scopes
-    those two to task ARNs (task/<cluster>/<task id>) and the ecs:cluster key: a task ID is
-    known only once the task runs, so the grant is the cluster's tasks. Protection only
-    delays a scale-in (it stops nothing), so that is all another processor's role can do
-    to these tasks."""
+    own queue (and the user's key to read it, when it encrypts the queue); and task
+    scale-in protection, which the ECS agent's endpoint sets with the task role's
+    credentials (ecs:UpdateTaskProtection to set, ecs:GetTaskProtection to read; ECS
+    Developer Guide, "Amazon ECS task scale-in protection endpoint"). IAM scopes those two
+    to task ARNs (task/<cluster>/<task id>), the ecs:cluster key and the task's tags: a
+    task ID is known only once the task runs, so the grant is the cluster's tasks that
+    carry this processor's owner tag, which the service propagates to every task it
+    starts. Another processor's role cannot hold these tasks from a scale-in."""
     ids = ProcessorIds(p.logical_id)
     return [
         {
@@ -126,12 +127,17 @@ def worker_statements(p: Processor) -> list[dict[str, Any]]:
             "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
             "Resource": GetAtt(ids.queue, "Arn"),
         },
+        # Only ReceiveMessage decrypts; deleting and changing visibility use no key.
+        *queue_key_statements(p, "ReadOwnQueue", ["kms:Decrypt"]),
         {
             "Sid": "TaskScaleInProtection",
             "Effect": "Allow",
             "Action": ["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
             "Resource": arn("ecs", f"task/${{{CLUSTER}}}/*"),
-            "Condition": {"ArnEquals": {"ecs:cluster": GetAtt(CLUSTER, "Arn")}},
+            "Condition": {
+                "ArnEquals": {"ecs:cluster": GetAtt(CLUSTER, "Arn")},
+                "StringEquals": owner_condition(p),
+            },
         },
     ]
 
