@@ -35,8 +35,12 @@ from tests.policy_eval import (
     evaluate_all,
 )
 
+# The account and Region the outputs were expanded for (the macro writes the account into
+# some ARNs literally, such as the image's repository).
 WHERE = Deployment(
-    parameters={"WorkerImage": f"{cases.ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/w:1"}
+    region=cases.REGION,
+    account=cases.ACCOUNT,
+    parameters={"WorkerImage": f"{cases.ACCOUNT}.dkr.ecr.{cases.REGION}.amazonaws.com/w:1"},
 )
 OTHER_ACCOUNT = "999988887777"
 # ECR's layer buckets belong to AWS, not to the user: another account again.
@@ -418,7 +422,7 @@ def test_the_stop_task_check_fails_on_an_unscoped_role() -> None:
     }
     statements.append(scoped)
     assert stop_task_problems(template, {role: family}) == []
-    del scoped["Condition"]  # what main has: any task of the shared cluster
+    del scoped["Condition"]  # the unscoped statement: any task of the shared cluster
     problems = stop_task_problems(template, {role: family})
     assert (
         f"{role} allows ecs:StopTask on {template_cluster(template)} tasks tagged None" in problems

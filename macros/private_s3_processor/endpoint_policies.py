@@ -31,8 +31,10 @@ ECR_LAYER_OBJECTS = "arn:${AWS::Partition}:s3:::prod-${AWS::Region}-starport-lay
 # call the pipeline makes through them reaches: "*" where a resource may be another
 # account's (the image's repository, a KmsKeyArn key) or where the pipeline's resources
 # are not fixed; this account's where all of them are its own (the log groups, the
-# queues). ecs-telemetry is left out: no AWS page says it supports endpoint policies,
-# and creating an endpoint with a policy its service does not support fails.
+# queues). ecs-telemetry is left out: no AWS page says it supports endpoint policies, and
+# for a service that does not, AWS allows full access whatever policy is written
+# (PrivateLink Guide, "Control access to VPC endpoints using endpoint policies"), so a
+# policy there would only look like a control.
 _INTERFACE_RESOURCES: dict[str, str] = {
     "ecr.api": "*",
     "ecr.dkr": "*",

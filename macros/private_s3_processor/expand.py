@@ -21,7 +21,7 @@ from . import access, failures, limits, network, storage, task, trigger
 from .cfn import plain, tagged
 from .context import Context
 from .delivery import mode_of
-from .errors import ExpansionError, shown
+from .errors import ExpansionError, resource_error, shown
 from .names import CLUSTER, SHARED_NETWORK, ProcessorIds
 from .references import Rewriter, attribute_targets
 from .rules import MAX_NESTING_DEPTH, TYPE_NAME
@@ -114,6 +114,7 @@ def _processors(resources: Mapping[str, Any], ctx: Context) -> list[Processor]:
             errors += parsed
         else:
             parsed = replace(parsed, kms_key_type=_referenced_type(parsed, resources))
+            errors += _key_not_an_arn(parsed)
             processors.append(parsed)
             errors += failures.topic_errors(parsed, resources, ctx.parameters)
     if errors:
@@ -133,6 +134,30 @@ def _referenced_type(p: Processor, resources: Mapping[str, Any]) -> str | None:
     target = resources.get(name) if isinstance(name, str) else None
     kind = target.get("Type") if isinstance(target, Mapping) else None
     return kind if isinstance(kind, str) else None
+
+
+def _key_not_an_arn(p: Processor) -> list[str]:
+    """KmsKeyArn as a Ref of a key or alias, or a GetAtt other than Arn: these give a key
+    ID or an alias name (AWS::KMS::Key and AWS::KMS::Alias, "Return values"), which an IAM
+    Resource and a log group's KmsKeyId refuse at deployment."""
+    key = p.props.KmsKeyArn
+    if p.kms_key_type not in ("AWS::KMS::Key", "AWS::KMS::Alias") or not isinstance(key, Mapping):
+        return []
+    target = key.get("Ref") or (key.get("Fn::GetAtt") or [None])[0]
+    if "Fn::GetAtt" in key and key["Fn::GetAtt"][1:] == ["Arn"]:
+        return []
+    fix = (
+        f"!GetAtt {target}.Arn"
+        if p.kms_key_type == "AWS::KMS::Key"
+        else "the ARN of the key the alias names (an alias ARN is not a key ARN)"
+    )
+    return [
+        resource_error(
+            p.logical_id,
+            "KmsKeyArn",
+            f"must be a key ARN, but {shown(key)} gives a key ID or alias name: use {fix}",
+        )
+    ]
 
 
 def _prefix_list(ctx: Context) -> str:

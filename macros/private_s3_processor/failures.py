@@ -14,7 +14,7 @@ from typing import Any
 from troposphere import GetAtt, cloudwatch
 
 from .cfn import tagged, user
-from .errors import resource_error
+from .errors import resource_error, shown
 from .names import ProcessorIds
 from .rules import (
     DEAD_LETTER_AGE_ALARM_S,
@@ -45,21 +45,41 @@ def topic_errors(
         return []
     props = topic.get("Properties")
     key = props.get("KmsMasterKeyId") if isinstance(props, Mapping) else None
-    if isinstance(key, Mapping) and set(key) == {"Ref"}:
-        key = parameters.get(key["Ref"], key)
-    if not isinstance(key, str) or not AWS_MANAGED_SNS_KEY.fullmatch(key):
+    text = _key_text(key, parameters)
+    if text is None or not AWS_MANAGED_SNS_KEY.fullmatch(text):
         return []
     return [
         resource_error(
             p.logical_id,
             "AlarmTopicArn",
-            f"names topic '{name}', which is encrypted with the AWS managed key {key}: "
+            f"names topic '{name}', which is encrypted with the AWS managed key "
+            f"{shown(key) if isinstance(key, Mapping) and 'Fn::Sub' in key else text}: "
             "CloudWatch alarms cannot publish to it (its key policy cannot admit "
             "cloudwatch.amazonaws.com); encrypt the topic with a customer managed key "
             "whose key policy allows cloudwatch.amazonaws.com kms:Decrypt and "
             "kms:GenerateDataKey*",
         )
     ]
+
+
+# What the pseudo parameters of an ARN written with Fn::Sub can be, for the match above.
+_PSEUDO = {"${AWS::Partition}": "aws", "${AWS::Region}": "region", "${AWS::AccountId}": "0" * 12}
+
+
+def _key_text(key: Any, parameters: Mapping[str, Any]) -> str | None:
+    """A topic's KmsMasterKeyId as text: literal, a parameter's value, or a Fn::Sub of the
+    pseudo parameters only (the usual way to write the alias ARN); None otherwise."""
+    if isinstance(key, Mapping) and set(key) == {"Ref"}:
+        key = parameters.get(key["Ref"], key)
+    if isinstance(key, Mapping) and set(key) == {"Fn::Sub"}:
+        body = key["Fn::Sub"]
+        if isinstance(body, list) and len(body) == 2 and body[1] in ({}, None):
+            body = body[0]
+        if isinstance(body, str):
+            for name, value in _PSEUDO.items():
+                body = body.replace(name, value)
+            key = None if "${" in body else body
+    return key if isinstance(key, str) else None
 
 
 def _topic_name(value: Any) -> str | None:
@@ -73,6 +93,8 @@ def _topic_name(value: Any) -> str | None:
         parts = arg.split(".", 1) if isinstance(arg, str) else arg
         if isinstance(parts, list) and len(parts) == 2 and parts[1] == "TopicArn":
             return str(parts[0])
+    if kind == "Fn::Sub" and isinstance(arg, list) and len(arg) == 2 and arg[1] in ({}, None):
+        arg = arg[0]
     if kind == "Fn::Sub" and isinstance(arg, str):
         whole = re.fullmatch(r"\$\{([\w]+)(?:\.TopicArn)?\}", arg)
         return whole.group(1) if whole else None

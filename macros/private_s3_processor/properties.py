@@ -395,16 +395,15 @@ class Properties(Strict):
     def _user(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        if not CONTAINER_USER.match(value):
+        if not CONTAINER_USER.fullmatch(value):
             raise PydanticCustomError(
-                "user",
-                "must be name, uid, name:group or uid:gid, with positive IDs (got {value})",
-                {"value": json.dumps(value)},
+                "user", "must be name, uid, name:group or uid:gid, with positive IDs"
             )
-        if value.split(":")[0] == "root":
+        if "root" in value.split(":"):
             raise PydanticCustomError(
                 "user",
-                "must not be root: omit User to keep the image's user, or name a non-root one",
+                "must not be root, as user or group: omit User to keep the image's user, or "
+                "name a non-root one",
             )
         return value
 
@@ -527,10 +526,12 @@ class Properties(Strict):
                 "tag", "must hold at most {n} tags (got {got})", {"n": MAX_TAGS, "got": len(value)}
             )
         for key, tag_value in value.items():
-            if key == OWNER_TAG:
+            # IAM matches the key of aws:ResourceTag/<key> ignoring case.
+            if key.lower() == OWNER_TAG:
                 raise PydanticCustomError(
                     "tag",
-                    "must not set {key}: the transform tags each processor's tasks with it",
+                    "must not set {key} (in any letter case): the transform tags each processor's "
+                    "tasks with it",
                     {"key": OWNER_TAG},
                 )
             problem = tag_problem(key, "key")

@@ -118,9 +118,11 @@ Int = Annotated[int, BeforeValidator(not_bool)]
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # ECS ContainerDefinition.User: user, user:group, uid, uid:gid, user:gid or uid:group, a UID
 # or GID "as a positive integer" (ECS API Reference, ContainerDefinition). Names as
-# useradd takes them (at most 32 characters).
-_NAME_OR_ID = r"(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}|[1-9][0-9]{0,9})"
-CONTAINER_USER = re.compile(rf"^{_NAME_OR_ID}(?::{_NAME_OR_ID})?$")
+# useradd takes them (at most 32 characters). IDs have at most 9 digits, so the schema's
+# pattern can say what the model says (Linux IDs go to 4,294,967,294; images use far less).
+_NAME_OR_ID = r"(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}|[1-9][0-9]{0,8})"
+# \Z, not $: "$" also matches before a final newline.
+CONTAINER_USER = re.compile(rf"^{_NAME_OR_ID}(?::{_NAME_OR_ID})?\Z")
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 

@@ -73,6 +73,12 @@ _TAG_TEXT = (
     "^[\\p{L}\\p{N}\\p{Z}" + "".join("\\" + c if c in "\\]^-" else c for c in TAG_SYMBOLS) + "]*$"
 )
 _TAG_RESERVED = "^[aA][wW][sS]:"
+# The owner tag in any case (IAM matches aws:ResourceTag/<key> ignoring case).
+_OWNER_TAG = (
+    "^"
+    + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in OWNER_TAG)
+    + "$"
+)
 
 
 def _literal(text: str) -> str:
@@ -190,7 +196,11 @@ def _property_checks() -> dict[str, dict[str, Any]]:
             ],
         },
         "KmsKeyArn": {"pattern": KMS_KEY_ARN.pattern},
-        "User": {"pattern": CONTAINER_USER.pattern, "not": {"pattern": "^root(:|$)"}},
+        # JSON Schema's (ECMA 262) $ is the end, as the model's \Z.
+        "User": {
+            "pattern": CONTAINER_USER.pattern.replace("\\Z", "$"),
+            "not": {"pattern": "(^|:)root(:|$)"},
+        },
         "IdleSeconds": {"multipleOf": ALARM_PERIOD_S},
         "AllowedPrincipalArns": {"items": {"type": "string", "pattern": ARN.pattern}},
         "Tags": {
@@ -205,7 +215,7 @@ def _property_checks() -> dict[str, dict[str, Any]]:
                 "minLength": 1,
                 "maxLength": MAX_TAG_KEY_CHARS,
                 "pattern": _TAG_TEXT,
-                "not": {"anyOf": [{"pattern": _TAG_RESERVED}, {"const": OWNER_TAG}]},
+                "not": {"anyOf": [{"pattern": _TAG_RESERVED}, {"pattern": _OWNER_TAG}]},
             },
         },
     }
