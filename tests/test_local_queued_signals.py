@@ -283,7 +283,10 @@ def test_ctrl_c_after_the_uploads_ends_with_their_outcome(
         "in/b.txt": "processed",
         "in/c.txt": "dead-lettered",
     }
-    assert rows["in/c.txt"]["runs"] == MAX_RECEIVES
+    # MaxReceiveCount receives moved it; a receive the stopping worker released at once
+    # (Ctrl-C reached the workers as a long poll returned it) counts too, since SQS counts
+    # receives, not failures: so the runs may be fewer (as in test_local_queued.py).
+    assert 1 <= rows["in/c.txt"]["runs"] <= MAX_RECEIVES
     stack = re.findall(r"stack (private-s3-local-\d+)", err)[0]
     physical = resources(emulator, stack)
     sqs = client(emulator, "sqs")
