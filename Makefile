@@ -28,20 +28,21 @@ LOCK := macros/requirements.txt
 # The lock's pins without hashes: pip would demand a hash for every other package of .venv.
 CONSTRAINTS := $(VENV)/lock-constraints.txt
 
-.PHONY: all venv test lint golden snapshots docs lock build bundle demo bench clean
+.PHONY: all venv test lint golden snapshots docs lock build bundle release image demo bench clean
 
 all: test
 
-# What the project needs to run (make demo), then what its checks need (make test).
+# What the project needs to run (make demo: the local flow, the [local] extra), then what
+# its checks need (make test). `pip install private-s3-processor` alone has no moto.
 $(RUNTIME_STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	sed -n 's/^\([A-Za-z0-9._-]*==[^ ]*\).*/\1/p' $(LOCK) > $(CONSTRAINTS)
-	$(BIN)/pip install --quiet -e . -c $(CONSTRAINTS)
+	$(BIN)/pip install --quiet -e '.[local]' -c $(CONSTRAINTS)
 	touch $@
 
 $(STAMP): $(RUNTIME_STAMP)
-	$(BIN)/pip install --quiet -e '.[dev]' -c $(CONSTRAINTS)
+	$(BIN)/pip install --quiet -e '.[local,dev]' -c $(CONSTRAINTS)
 	touch $@
 
 $(TOOLS_STAMP): requirements-tools.txt
@@ -63,9 +64,9 @@ $(GUARD_STAMP): tools/guard/package.json tools/guard/package-lock.json tools/gua
 venv: $(STAMP) $(TOOLS_STAMP) $(GUARD_STAMP)
 
 lint: $(STAMP) $(TOOLS_STAMP)
-	$(BIN)/ruff check macros cli worker bench tests template.py cfn-lint-rules
-	$(BIN)/ruff format --check macros cli worker bench tests template.py cfn-lint-rules
-	$(BIN)/mypy macros/private_s3_processor cli/private_s3_processor_cli worker/private_s3_worker template.py cfn-lint-rules/RegistrySchemaProperties.py
+	$(BIN)/ruff check macros cli worker bench tests template.py tools/release.py cfn-lint-rules
+	$(BIN)/ruff format --check macros cli worker bench tests template.py tools/release.py cfn-lint-rules
+	$(BIN)/mypy macros/private_s3_processor cli/private_s3_processor_cli worker/private_s3_worker template.py tools/release.py cfn-lint-rules/RegistrySchemaProperties.py
 	$(TOOLS_VENV)/bin/hadolint worker/Dockerfile
 
 test: venv lint
@@ -108,6 +109,22 @@ bundle: build
 	cd .aws-sam/build/MacroFunction && zip -qr9 ../../../build/macro-bundle.zip . -x '*__pycache__*'
 	@ls -l build/macro-bundle.zip | awk '{print "build/macro-bundle.zip: " $$5 " bytes"}'
 
+# dist/release/<version>/ (tools/release.py): from `make build`'s output, one macro zip
+# per architecture the template offers (the name says which), the lock they were built
+# from, the StackSet template whose CodeKey names the zip, and SHA256SUMS.
+release: build
+	$(PY) tools/release.py
+
+# The worker image, with whichever engine this machine has (README, "The image").
+IMAGE ?= private-s3-processor-worker:$(shell $(PYTHON) -c 'exec(open("macros/private_s3_processor/version.py").read()); print(__version__)')
+image:
+	@engine=$$(for e in docker podman buildah; do command -v $$e >/dev/null && { echo $$e; break; }; done); \
+	case "$$engine" in \
+	  "") echo "make image: no container engine found (docker, podman or buildah); install one, or build worker/Dockerfile elsewhere" >&2; exit 1;; \
+	  buildah) set -x; buildah bud -t "$(IMAGE)" worker/;; \
+	  *) set -x; "$$engine" build -t "$(IMAGE)" worker/;; \
+	esac
+
 # The main job on the embedded emulator: build/, then the example stack in a moto
 # server, the bundled samples uploaded, each event played through rule -> task -> worker.
 demo: $(RUNTIME_STAMP)
@@ -124,4 +141,4 @@ bench: $(STAMP)
 	$(PY) -m bench.burst
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) build .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS_VENV) build dist .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -22,6 +22,7 @@ from private_s3_processor.guard import MACRO_LOG_RETENTION, metadata, suppressio
 from private_s3_processor.resource import PrivateS3Processor
 from private_s3_processor.rules import LOG_RETENTION_DAYS, TYPE_NAME
 from private_s3_processor.schema import registry_schema
+from private_s3_processor.version import __version__
 from troposphere import (
     Equals,
     GetAtt,
@@ -46,6 +47,43 @@ FUNCTION_DESCRIPTION = "CloudFormation macro PrivateS3Processor: expands Type: P
 # The one architecture built and import-tested here (DESIGN.md, "The macro stack"):
 # `sam build`, `make bundle` and the bundle test all produce and run x86_64.
 ARCHITECTURE = "x86_64"
+# Where `make release` (tools/release.py) names its zips and the StackSet template looks
+# for them: the version and the architecture in the name, so a key read by a StackSet
+# never silently serves another release or another architecture's bundle.
+CODE_PREFIX = "private-s3-processor"
+
+
+def bundle_name(architecture: str = ARCHITECTURE, version: str = __version__) -> str:
+    """The release zip of the macro built for ``architecture``."""
+    return f"private-s3-processor-macro-{version}-{architecture}.zip"
+
+
+def code_key(architecture: str = ARCHITECTURE, version: str = __version__) -> str:
+    """The S3 key the StackSet template reads by default: ``<prefix>/<version>/<zip>``."""
+    return f"{CODE_PREFIX}/{version}/{bundle_name(architecture, version)}"
+
+
+# `sam publish` reads this Metadata key (AWS SAM Developer Guide, "AWS SAM template
+# Metadata section properties"): Name, Description and Author are required; no intrinsic
+# functions; LicenseUrl and ReadmeUrl may be local paths (relative to build/macro.yaml)
+# until `sam package` uploads them and writes their S3 URIs, which `sam publish` needs.
+# SemanticVersion is required to share the application publicly. Author: 1-127 of
+# [a-z0-9-]; Labels: at most 10, each [a-zA-Z0-9+\-_:/@]{1,127}; Description: 1-256.
+SERVERLESS_REPO = "AWS::ServerlessRepo::Application"
+
+
+def serverless_repo_metadata(version: str = __version__) -> dict[str, Any]:
+    return {
+        "Name": "private-s3-processor-macro",
+        "Description": "CloudFormation macro PrivateS3Processor: one compact resource becomes a "
+        "private S3 -> EventBridge -> Fargate pipeline (no internet path, VPC endpoints only).",
+        "Author": "private-s3-processor",
+        "SpdxLicenseId": "Apache-2.0",
+        "LicenseUrl": "../LICENSE",
+        "ReadmeUrl": "../README.md",
+        "Labels": ["cloudformation-macro", "s3", "eventbridge", "fargate", "privatelink"],
+        "SemanticVersion": version,
+    }
 
 
 def _retention(template: Template) -> Parameter:
@@ -150,6 +188,7 @@ def macro_template() -> Template:
     """The macro stack as a SAM template (``sam build`` bundles the dependencies)."""
     t = Template(Description="private-s3-processor: the PrivateS3Processor CloudFormation macro")
     t.set_transform("AWS::Serverless-2016-10-31")
+    t.set_metadata({SERVERLESS_REPO: serverless_repo_metadata()})
     common = _common(t, "MacroFunction")
     t.add_resource(
         serverless.Function(
@@ -165,8 +204,9 @@ def macro_template() -> Template:
     return t
 
 
-def stackset_template() -> Template:
-    """The macro stack as plain CloudFormation for StackSets: code from S3."""
+def stackset_template(architecture: str = ARCHITECTURE) -> Template:
+    """The macro stack as plain CloudFormation for StackSets: code from S3, by default the
+    release zip of this version built for ``architecture`` (``make release``)."""
     t = Template(
         Description="private-s3-processor: the PrivateS3Processor macro, for StackSets "
         "(code from an S3 bucket in each Region)"
@@ -190,7 +230,13 @@ def stackset_template() -> Template:
         )
     )
     key = t.add_parameter(
-        Parameter("CodeKey", Type="String", Description="Key of the macro bundle (zip)")
+        Parameter(
+            "CodeKey",
+            Type="String",
+            Default=code_key(architecture),
+            Description=f"Key of the macro bundle (zip) built for {architecture}; the default "
+            "is where the README uploads `make release`'s zip",
+        )
     )
     t.add_condition("UseRegionalBucket", Equals(Ref(append), "true"))
     common = _common(t, "MacroFunction")
@@ -201,7 +247,7 @@ def stackset_template() -> Template:
                 S3Bucket=If("UseRegionalBucket", Sub("${CodeBucket}-${AWS::Region}"), Ref(bucket)),
                 S3Key=Ref(key),
             ),
-            Architectures=[ARCHITECTURE],
+            Architectures=[architecture],
             Role=common["role"],
             LoggingConfig=awslambda.LoggingConfig(LogGroup=common["logs"]),
             **_function_settings(),

@@ -386,7 +386,7 @@ def test_redrive_without_a_region() -> None:
     (line,) = refused(run("redrive", "--stack", "s", "--processor", "P", env=_without_aws()))
     assert line == (
         "private-s3-processor redrive: You must specify a region. "
-        "Give --region, or set AWS_DEFAULT_REGION."
+        "Give --region, or set AWS_REGION (or AWS_DEFAULT_REGION)."
     )
 
 
@@ -401,4 +401,6 @@ def test_redrive_without_credentials() -> None:
             env=_without_aws(AWS_DEFAULT_REGION="eu-west-1"),
         )
     )
-    assert line == "private-s3-processor redrive: Unable to locate credentials"
+    assert line.startswith(
+        "private-s3-processor redrive: Unable to locate credentials: run `aws configure`"
+    )

@@ -3,6 +3,7 @@ and real clients (sam deploy, CloudFormation StackSets) against the moto server.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -241,7 +242,13 @@ def test_sam_deploy_from_samconfig_against_the_emulator(built: Path, emulator: s
     assert any(
         k.startswith("private-s3-processor-macro/") and k.endswith(".template") for k in keys
     )
-    assert len(keys) == 2, keys  # the code zip and the template
+    # The code zip and the template, and the license and README the template's
+    # AWS::ServerlessRepo::Application metadata names (sam package uploads them for
+    # sam publish; their keys are the files' MD5 sums).
+    assert len(keys) == 4, keys
+    for name in ("LICENSE", "README.md"):
+        digest = hashlib.md5((ROOT / name).read_bytes(), usedforsecurity=False).hexdigest()
+        assert f"private-s3-processor-macro/{digest}" in keys, name
     cfn = _client("cloudformation", emulator)
     stack = cfn.describe_stacks(StackName="private-s3-processor-macro")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"

@@ -55,19 +55,27 @@ def redrive(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 def test_no_region(tmp_path: Path) -> None:
     assert one_line(redrive(env=without_aws(tmp_path))) == (
-        f"{PROG}: You must specify a region. Give --region, or set AWS_DEFAULT_REGION."
+        f"{PROG}: You must specify a region. Give --region, or set AWS_REGION "
+        "(or AWS_DEFAULT_REGION)."
     )
 
 
 def test_no_credentials(tmp_path: Path) -> None:
     line = one_line(redrive("--region", "eu-west-1", env=without_aws(tmp_path)))
-    assert line == f"{PROG}: Unable to locate credentials"
+    assert line == (
+        f"{PROG}: Unable to locate credentials: run `aws configure` (or `aws sso login`), "
+        "give --profile or set AWS_PROFILE, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )
 
 
 @pytest.mark.parametrize("endpoint", [[], ["--endpoint-url", "http://localhost:9"]])
 def test_an_unknown_profile(tmp_path: Path, endpoint: list[str]) -> None:
     line = one_line(redrive("--profile", "nope", *endpoint, env=without_aws(tmp_path)))
-    assert line == f"{PROG}: The config profile (nope) could not be found"
+    assert line == (
+        f"{PROG}: The config profile (nope) could not be found (--profile nope): give a "
+        "profile `aws configure list-profiles` shows, or create it with "
+        "`aws configure --profile NAME`"
+    )
 
 
 def test_a_bad_search_limit(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ import math
 from pathlib import Path
 from typing import Any, NoReturn
 
+from private_s3_processor.version import __version__
+
 from .output import PROG
-from .templates import DEFAULT_ACCOUNT, DEFAULT_REGION, OFFLINE_PREFIX_LIST
+from .templates import DEFAULT_ACCOUNT, DEFAULT_REGION, FORMATS, OFFLINE_PREFIX_LIST
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,8 +72,22 @@ def parser() -> argparse.ArgumentParser:
         description="A CloudFormation macro that expands Type: PrivateS3Processor into a "
         "private S3 -> EventBridge -> Fargate pipeline.",
     )
-    sub = top.add_subparsers(dest="command", required=True)
-    for add in (_expand_command, _diagram_command, _local_command, _cost_command, _redrive_command):
+    top.add_argument(
+        "--version",
+        action="version",
+        version=f"{PROG} {__version__}",
+        help="print the version and exit",
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (
+        _expand_command,
+        _validate_command,
+        _diagram_command,
+        _local_command,
+        _cost_command,
+        _redrive_command,
+        _completion_command,
+    ):
         add(sub)
     return top
 
@@ -81,20 +97,129 @@ def _expand_command(sub: argparse._SubParsersAction[_Parser]) -> None:
         "expand",
         help="run the macro's expansion locally and print the processed template",
         description="Runs the same expansion the macro Lambda runs, offline, and prints the "
-        "processed template as JSON. On invalid input: exit 1, nothing on stdout, "
-        "CloudFormation's message on stderr.",
+        "processed template as JSON or YAML. On invalid input: exit 1, nothing on stdout, "
+        "CloudFormation's message on stderr, one problem a line.",
     )
-    exp.add_argument("template", help="template file (YAML or JSON)")
-    exp.add_argument("-o", "--output", help="write the JSON here instead of stdout")
+    exp.add_argument("template", help="template file (YAML or JSON); - reads standard input")
+    _format_options(exp)
     _parameter_option(exp)
-    exp.add_argument("--region", default=DEFAULT_REGION)
-    exp.add_argument("--account-id", default=DEFAULT_ACCOUNT)
+    exp.add_argument(
+        "--region",
+        default=DEFAULT_REGION,
+        help="the AWS Region the expansion assumes (AWS::Region, ARNs, endpoints); offline, "
+        f"nothing is called (default {DEFAULT_REGION})",
+    )
+    exp.add_argument(
+        "--account-id",
+        default=DEFAULT_ACCOUNT,
+        help="the account ID the expansion assumes (AWS::AccountId, ARNs); offline, nothing "
+        f"is called (default {DEFAULT_ACCOUNT})",
+    )
     exp.add_argument(
         "--s3-prefix-list-id",
         default=None,
         metavar="PL_ID",
         help="S3's managed prefix list in the region (the macro looks it up; "
         f"offline the default is the stand-in {OFFLINE_PREFIX_LIST})",
+    )
+
+
+# The AWS CLI's --output values: none of them names a file anyone means to write.
+_FORMAT_WORDS = ("json", "yaml", "yaml-stream", "text", "table")
+
+
+def _output_format(option: str) -> Any:
+    def parse(text: str) -> str:
+        if text in FORMATS:
+            return text
+        hint = f"; to write a file use --output-file {text}" if option == "--output" else ""
+        raise argparse.ArgumentTypeError(f"{text!r} is not a format: {' or '.join(FORMATS)}{hint}")
+
+    return parse
+
+
+def _output_file(text: str) -> str:
+    """A file name, but not a bare format name: ``-o yaml`` is kubectl's and the old
+    ``--output yaml``'s way to ask for YAML, and would write a file named ``yaml``."""
+    if text in _FORMAT_WORDS:
+        fmt = text if text in FORMATS else "json or yaml"
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a format, not a file: use --format {fmt}; for a file of that "
+            f"name write ./{text}"
+        )
+    return text
+
+
+def _format_options(exp: argparse.ArgumentParser) -> None:
+    """``--format``/``--output`` (the AWS CLI's name) choose JSON or YAML;
+    ``-o``/``--output-file`` (cfn-lint's name) the file."""
+    choice = exp.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--format",
+        type=_output_format("--format"),
+        metavar="{json,yaml}",
+        help="json (the default) or yaml, with CloudFormation's short forms (!Ref, !GetAtt, "
+        "!Sub); with --output-file NAME.yaml or .yml, yaml",
+    )
+    choice.add_argument(
+        "--output",
+        dest="format",
+        type=_output_format("--output"),
+        metavar="{json,yaml}",
+        help="the same as --format, as in the AWS CLI",
+    )
+    exp.add_argument(
+        "-o",
+        "--output-file",
+        type=_output_file,
+        metavar="FILE",
+        help="write the template to FILE instead of stdout (- is stdout)",
+    )
+
+
+def _validate_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    from .validate_formats import FORMATTERS
+
+    val = sub.add_parser(
+        "validate",
+        help="check templates as the macro would, without writing an expansion (CI, pre-commit)",
+        description="Runs the macro's checks on each TEMPLATE (the same expansion `expand` "
+        "runs, its output discarded) and prints each problem found, one a line, at "
+        "file:line:column when the template has them. Templates that do not use the "
+        "transform are not the macro's to check.",
+        epilog="Exit status, as cfn-lint's: 0 nothing found; 2 an error; 4 a warning; their "
+        "OR over all templates (6: both); 1 bad usage.",
+    )
+    val.add_argument(
+        "templates",
+        nargs="+",
+        metavar="TEMPLATE",
+        help="template file (YAML or JSON); - reads standard input",
+    )
+    val.add_argument(
+        "--format",
+        choices=tuple(FORMATTERS),
+        default="parseable",
+        help="as cfn-lint's: parseable (the default: file:line:column:end_line:end_column:"
+        "rule:message), json, sarif (SARIF 2.1.0) or junit (JUnit XML)",
+    )
+    val.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="a parameter value, given to each template that declares it (repeatable)",
+    )
+    val.add_argument(
+        "--region",
+        default=DEFAULT_REGION,
+        help=f"the AWS Region the checks assume; nothing is called (default {DEFAULT_REGION})",
+    )
+    val.add_argument(
+        "--account-id",
+        default=DEFAULT_ACCOUNT,
+        help=f"the account ID the checks assume; nothing is called (default {DEFAULT_ACCOUNT})",
     )
 
 
@@ -142,7 +267,9 @@ def _local_command(sub: argparse._SubParsersAction[_Parser]) -> None:
         default=[],
         metavar="PATH[=KEY]",
         help="upload a file (key: KEY, or its name) or a folder (keys: relative "
-        "paths, under KEY/ if given); repeatable",
+        "paths, under KEY/ if given); repeatable. PATH may hold '=': a PATH that exists as "
+        "given is uploaded whole, else the split is at the last '=' that leaves an existing "
+        "PATH",
     )
     loc.add_argument(
         "--watch",
@@ -174,7 +301,9 @@ def _local_run_options(loc: argparse.ArgumentParser) -> None:
         metavar="SHARE",
         help="share (0 to 1) of launch attempts that are throttled",
     )
-    loc.add_argument("--seed", type=int, help="seed of the simulated faults and jitter")
+    loc.add_argument(
+        "--seed", type=int, metavar="N", help="seed of the simulated faults and jitter"
+    )
     loc.add_argument(
         "--time-scale",
         type=_positive(float),
@@ -187,7 +316,12 @@ def _local_run_options(loc: argparse.ArgumentParser) -> None:
     loc.add_argument(
         "--concurrency", type=int, default=2, metavar="N", help="tasks run at once (default 2)"
     )
-    loc.add_argument("--endpoint-url", help="use this running moto server instead of starting one")
+    loc.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="use this running moto server instead of starting one (an emulator only: the "
+        "local flow never calls AWS, so it takes no --profile or --region)",
+    )
     loc.add_argument(
         "--keep-running",
         action="store_true",
@@ -333,16 +467,29 @@ def _aws_options(red: argparse.ArgumentParser) -> None:
     """Where redrive's AWS calls go and with which credentials."""
     red.add_argument(
         "--profile",
-        help="AWS profile (default: the AWS SDK's chain; with --endpoint-url, the local "
-        "emulator's dummy credentials)",
+        help="AWS profile of ~/.aws/config (default: AWS_PROFILE, then the AWS SDK's "
+        "credential chain; with --endpoint-url, the local emulator's dummy credentials)",
     )
     red.add_argument(
         "--region",
-        help="AWS Region (default: the AWS SDK's; with --endpoint-url and no --profile, the "
-        "local emulator's)",
+        help="AWS Region (default: AWS_REGION, then AWS_DEFAULT_REGION, then the profile's; "
+        "with --endpoint-url and no --profile, the local emulator's)",
     )
     red.add_argument(
         "--endpoint-url",
         metavar="URL",
         help="send every AWS call here: an emulator, such as `local --keep-running`'s",
     )
+
+
+def _completion_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    from .completion import SHELLS
+
+    com = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash or zsh)",
+        description="Prints a completion script for SHELL, generated from this parser (by "
+        'shtab): every subcommand, option and choice. See the README, "Shell completion", '
+        "for where to put it.",
+    )
+    com.add_argument("shell", choices=SHELLS, help="the shell to complete in: " + ", ".join(SHELLS))

@@ -20,8 +20,8 @@ quietly meaning something else (DESIGN.md, "Hostile input"):
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,70 +31,150 @@ from .loader_bounds import (
     MAX_EXPANDED_NODES,
     Located,
     Problems,
-    duplicate,
-    position,
-    too_deep,
 )
+from .loader_positions import JsonScan, Positions
 from .loader_yaml import parse_yaml
 
 # The bounds are named here too: this module is where templates are read.
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_EXPANDED_NODES", "TemplateSyntaxError", "parse"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_EXPANDED_NODES",
+    "STDIN",
+    "Parsed",
+    "TemplateSyntaxError",
+    "parse",
+    "parse_located",
+    "source_name",
+]
 
-# A JSON string (a key when a colon follows it) or a bracket.
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"(\s*:)?|[{}\[\]]', re.DOTALL)
+# As for cat, the AWS CLI (file://-) and cfn-lint: "-" is standard input, named so.
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem with the file: 1-based ``line`` and ``column`` (None when the file as a
+    whole is meant), and the text."""
+
+    line: int | None
+    column: int | None
+    text: str
+
+    def message(self, name: str) -> str:
+        if self.line is None:
+            return f"{name}: {self.text}"
+        if self.column is None:
+            return f"{name}:{self.line}: {self.text}"
+        return f"{name}:{self.line}:{self.column}: {self.text}"
 
 
 class TemplateSyntaxError(Exception):
-    """The file cannot be read as a template; ``messages`` holds one line per problem."""
+    """The file cannot be read as a template; ``messages`` holds one line per problem,
+    ``problems`` the same, located."""
 
-    def __init__(self, messages: list[str]) -> None:
-        self.messages = messages
-        super().__init__("; ".join(messages))
+    def __init__(self, name: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        self.messages = [p.message(name) for p in problems]
+        super().__init__("; ".join(self.messages))
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A file's data and where its keys stand (``loader_positions``)."""
+
+    name: str
+    data: Any
+    positions: Positions = field(default_factory=dict)
+
+
+def source_name(path: str | Path) -> str:
+    """How messages name the file: as given, or ``<stdin>`` for ``-``."""
+    return STDIN_NAME if str(path) == STDIN else str(path)
 
 
 def parse(path: str | Path) -> Any:
-    """The file's data as plain JSON values (dict, list, str, int, float, bool, None)."""
-    name = str(path)
-    try:
-        with Path(path).open("rb") as file:
-            raw = file.read(MAX_BYTES + 1)  # never more, whatever the file holds
-    except OSError as exc:
-        raise TemplateSyntaxError([f"{name}: cannot read: {exc.strerror}"]) from None
+    """The file's data as plain JSON values (dict, list, str, int, float, bool, None);
+    ``-`` reads standard input, within the same bounds."""
+    return parse_located(path, keep_positions=False).data
+
+
+def parse_located(path: str | Path, *, keep_positions: bool = True) -> Parsed:
+    """``parse``, and with ``keep_positions`` where each key stands."""
+    name = source_name(path)
+    raw = _read(path, name)
     if len(raw) > MAX_BYTES:
         raise TemplateSyntaxError(
+            name,
             [
-                f"{name}: more than {MAX_BYTES:,} bytes; CloudFormation allows {MAX_BYTES:,} "
-                "(CloudFormation quotas, template body size in an Amazon S3 object)"
-            ]
+                Problem(
+                    None,
+                    None,
+                    f"more than {MAX_BYTES:,} bytes; CloudFormation allows {MAX_BYTES:,} "
+                    "(CloudFormation quotas, template body size in an Amazon S3 object)",
+                )
+            ],
         )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise TemplateSyntaxError(
-            [f"{name}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"]
+            name,
+            [
+                Problem(
+                    line,
+                    None,
+                    f"not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+                )
+            ],
         ) from None
+    positions: Positions | None = {} if keep_positions else None
     try:
-        return _parse_text(text.removeprefix("\ufeff"))
+        data = _parse_text(text.removeprefix("\ufeff"), positions)
     except Located as exc:
-        raise TemplateSyntaxError([_where(name, exc)]) from None
+        raise TemplateSyntaxError(name, [_problem(exc)]) from None
     except Problems as exc:
-        raise TemplateSyntaxError([_where(name, p) for p in exc.problems]) from None
+        raise TemplateSyntaxError(name, [_problem(p) for p in exc.problems]) from None
+    return Parsed(name, data, positions or {})
 
 
-def _where(name: str, problem: Located) -> str:
-    return f"{name}:{problem.line + 1}:{problem.column + 1}: {problem.text}"
-
-
-def _parse_text(text: str) -> Any:
-    if text.lstrip()[:1] not in ("{", "["):
-        return parse_yaml(text)
+def _read(path: str | Path, name: str) -> bytes:
+    """At most one byte more than a template may hold, whatever the source holds."""
+    if str(path) == STDIN:
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise TemplateSyntaxError(name, [Problem(None, None, "cannot read: no standard input")])
+        try:
+            data: bytes = stream.read(MAX_BYTES + 1)
+        except OSError as exc:
+            raise TemplateSyntaxError(
+                name, [Problem(None, None, f"cannot read: {exc.strerror}")]
+            ) from None
+        return data
     try:
-        return _parse_json(text)
+        with Path(path).open("rb") as file:
+            return file.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise TemplateSyntaxError(
+            name, [Problem(None, None, f"cannot read: {exc.strerror}")]
+        ) from None
+
+
+def _problem(problem: Located) -> Problem:
+    return Problem(problem.line + 1, problem.column + 1, problem.text)
+
+
+def _parse_text(text: str, positions: Positions | None) -> Any:
+    if text.lstrip()[:1] not in ("{", "["):
+        return parse_yaml(text, positions)
+    try:
+        return _parse_json(text, positions)
     except json.JSONDecodeError as json_error:
         # YAML's flow style looks like JSON without always being JSON ({Key: value}).
         try:
-            return parse_yaml(text)
+            return parse_yaml(text, positions)
         except Located:
             raise Located(
                 json_error.lineno - 1,
@@ -112,39 +192,17 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _parse_json(text: str) -> Any:
-    problems = list(_json_structure(text))
+def _parse_json(text: str, positions: Positions | None) -> Any:
+    scan = JsonScan(text, MAX_DEPTH, keep_positions=positions is not None)
+    problems = list(scan.problems())
     if problems:
         raise Problems(problems)
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError:
         raise
     except ValueError as exc:
         raise Located(0, 0, f"not valid JSON: {exc}") from None
-
-
-def _json_structure(text: str) -> Iterator[Located]:
-    """Nesting past ``MAX_DEPTH`` (found before ``json`` recurses into it) and each
-    repeated key, located: a flat scan of strings and brackets."""
-    objects: list[dict[str, int] | None] = []  # per open bracket: its keys' lines, or None
-    for token in _JSON_TOKEN.finditer(text):
-        lexeme = token.group()
-        if lexeme in ("{", "["):
-            objects.append({} if lexeme == "{" else None)
-            if len(objects) > MAX_DEPTH:
-                yield Located(*position(text, token.start()), too_deep())
-                return
-        elif lexeme in ("}", "]"):
-            if objects:
-                objects.pop()
-        elif token.group(1) and objects and (keys := objects[-1]) is not None:
-            try:
-                key = json.loads(lexeme[: lexeme.rindex('"') + 1])
-            except ValueError:
-                continue  # json.loads reports the bad string itself
-            line, column = position(text, token.start())
-            if key in keys:
-                yield Located(line, column, duplicate(key, line, keys[key]))
-            else:
-                keys[key] = line
+    if positions is not None:
+        positions.update(scan.positions)
+    return data

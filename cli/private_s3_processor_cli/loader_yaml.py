@@ -22,6 +22,7 @@ from .loader_bounds import (
     position,
     too_deep,
 )
+from .loader_positions import Positions, yaml_positions
 
 _YAML = "tag:yaml.org,2002:"
 _UNSUPPORTED_TAGS = ("binary", "omap", "pairs", "set")
@@ -112,7 +113,8 @@ for _tag in _UNSUPPORTED_TAGS:
     _Loader.add_constructor(f"{_YAML}{_tag}", _Loader.construct_unsupported)
 
 
-def parse_yaml(text: str) -> Any:
+def parse_yaml(text: str, positions: Positions | None = None) -> Any:
+    """The data of YAML ``text``; with ``positions``, also where each key stands."""
     try:
         loader = _Loader(text)  # checks the characters first
     except yaml.reader.ReaderError as exc:
@@ -129,6 +131,8 @@ def parse_yaml(text: str) -> Any:
         if loader.aliases:
             _check_expansion(node)
         data = loader.construct_document(node)
+        if positions is not None:
+            positions.update(yaml_positions(node))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = ", ".join(filter(None, [exc.context, exc.problem]))

@@ -22,6 +22,7 @@ from .templates import (
     expand_document,
     has_processors,
     load_template,
+    render,
     with_problems,
 )
 
@@ -53,8 +54,12 @@ def _run(args: argparse.Namespace) -> int:
         from .redrive_command import run_redrive
 
         return run_redrive(args)
+    if args.command == "validate":
+        return _validate(args)
     if args.command == "cost":
         return _cost(args)
+    if args.command == "completion":
+        return _completion(args)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
@@ -87,12 +92,13 @@ def _expand(args: argparse.Namespace) -> int:
     except ExpansionError as exc:
         # As CloudFormation shows them, a problem a line (its errorMessage joins them).
         return fail(None, exc.messages)
-    text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
-    if args.output:
+    target = args.output_file if args.output_file != "-" else None
+    text = render(result, args.format or _format_of(target))
+    if target:
         try:
-            Path(args.output).write_text(text, encoding="utf-8")
+            Path(target).write_text(text, encoding="utf-8")
         except OSError as exc:
-            return fail("expand", [f"-o {args.output}: cannot write: {exc.strerror}"])
+            return fail("expand", [f"-o {target}: cannot write: {exc.strerror}"])
     else:
         sys.stdout.write(text)
     for warning in warnings:
@@ -106,12 +112,34 @@ def _expand(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from .validate import run_validate
+
+    return run_validate(args)
+
+
+def _format_of(target: str | None) -> str:
+    """Without --format: YAML for a file named .yaml or .yml (as ``sam package
+    --output-template-file packaged.yaml`` writes), else JSON."""
+    return "yaml" if target and Path(target).suffix.lower() in (".yaml", ".yml") else "json"
+
+
 def _diagram(args: argparse.Namespace) -> int:
     try:
         result = _expanded(args)
     except ExpansionError as exc:
         return fail(None, exc.messages)
     sys.stdout.write(mermaid(result))
+    return 0
+
+
+def _completion(args: argparse.Namespace) -> int:
+    from .completion import CompletionError, script
+
+    try:
+        sys.stdout.write(script(parser(), args.shell))
+    except CompletionError as exc:
+        return fail("completion", [str(exc)])
     return 0
 
 

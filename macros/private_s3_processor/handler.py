@@ -15,6 +15,7 @@ from typing import Any, NotRequired, TypedDict
 from .context import Context, PrefixListLookup, ec2_prefix_list, static_prefix_list
 from .errors import ExpansionError
 from .expand import expand
+from .version import __version__
 
 LOG = logging.getLogger("private_s3_processor")
 LOG.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -73,12 +74,11 @@ def handle(event: Any, lookup: PrefixListLookup) -> MacroResponse:
         result = expand(raw_fragment, ctx)  # rejects a fragment that is not a map
         if ctx.warnings:
             # A macro response has no place for warnings: the macro's log group keeps them.
-            LOG.warning(json.dumps({"requestId": request_id, "warnings": ctx.warnings}))
+            LOG.warning(_line(request_id, "warnings", warnings=ctx.warnings))
+        LOG.info(_line(request_id, "expanded"))
         return {"requestId": request_id, "status": "success", "fragment": result}
     except ExpansionError as exc:
-        LOG.info(
-            json.dumps({"requestId": request_id, "outcome": "invalid", "errors": exc.messages})
-        )
+        LOG.info(_line(request_id, "invalid", errors=exc.messages))
         return {
             "requestId": request_id,
             "status": "failure",
@@ -86,7 +86,7 @@ def handle(event: Any, lookup: PrefixListLookup) -> MacroResponse:
             "errorMessage": str(exc),
         }
     except Exception as exc:
-        LOG.exception("unexpected error in request %s", request_id)
+        LOG.exception("unexpected error in request %s (version %s)", request_id, __version__)
         return {
             "requestId": request_id,
             "status": "failure",
@@ -94,6 +94,13 @@ def handle(event: Any, lookup: PrefixListLookup) -> MacroResponse:
             "errorMessage": f"Internal error in the PrivateS3Processor macro "
             f"(request {request_id}): {type(exc).__name__}: {exc}",
         }
+
+
+def _line(request_id: str, outcome: str, **details: Any) -> str:
+    """One JSON log line; the version tells which release answered a deploy."""
+    return json.dumps(
+        {"requestId": request_id, "version": __version__, "outcome": outcome, **details}
+    )
 
 
 def lambda_handler(event: Any, context: Any) -> MacroResponse:

@@ -11,6 +11,7 @@ when signal N stopped it before every ``--upload`` was made (130 Ctrl-C, 143 SIG
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import signal
 import sys
@@ -29,7 +30,7 @@ from ..templates import OFFLINE_PREFIX_LIST, command_problems, load_template
 from .emulator import emulator_at
 from .launches import LaunchFaults
 from .model import LocalError, Processor, Row
-from .report import print_results, progress
+from .report import counts, print_results, progress, status_line
 from .serve import left_in_queues, serve
 from .session import deploy
 from .stack import expand_for_emulator
@@ -41,7 +42,7 @@ NOT_PROCESSED = 2  # the flow ran; some uploads ended dead-lettered or lost
 def run_local(args: argparse.Namespace) -> int:
     with Stop() as stop:
         try:
-            problems = _preflight(Path(args.template), dict(args.parameter))
+            problems = _preflight(Path(args.template), dict(args.parameter), args.processor)
             if problems:
                 return fail("local", problems)
             return _run(args, stop)
@@ -61,17 +62,50 @@ class _OfflineEc2:
         return {"PrefixLists": [{"PrefixListId": OFFLINE_PREFIX_LIST}]}
 
 
-def _preflight(path: Path, given: dict[str, str]) -> list[str]:
+def _preflight(path: Path, given: dict[str, str], chosen: str | None) -> list[str]:
     """Every problem of the template, found the way the run will find them (same
-    expansion, same parameter stand-ins) plus the command line's own checks."""
+    expansion, same parameter stand-ins) plus the command line's own checks, among them
+    the choice of processor: all before any emulator starts."""
     problems = command_problems(load_template(path), given) if path.exists() else []
     try:
-        expand_for_emulator(path, given, {"ec2": _OfflineEc2()}, lambda _: None)
+        expanded, _ = expand_for_emulator(path, given, {"ec2": _OfflineEc2()}, lambda _: None)
     except ExpansionError as exc:
         return [*problems, *exc.messages]
     except LocalError as exc:
         return [*problems, str(exc)]
-    return problems
+    choice = _choice_problem(_processor_names(expanded), chosen)
+    return [*problems, choice] if choice else problems
+
+
+def _processor_names(expanded: Mapping[str, Any]) -> list[str]:
+    """The processors of an expanded template, as the session will find them: each
+    bucket the macro marked with its processor's logical ID (``stack.deployed``)."""
+    names = []
+    for resource in (expanded.get("Resources") or {}).values():
+        own = (resource.get("Metadata") or {}).get("PrivateS3Processor")
+        if resource.get("Type") == "AWS::S3::Bucket" and own:
+            names.append(str(own["Processor"]))
+    return names
+
+
+def _choice_problem(names: list[str], chosen: str | None) -> str | None:
+    """What is wrong with ``--processor`` (or its absence) given the template's
+    processors; a typo gets the closest names, as git and the AWS CLI offer them."""
+    if chosen is None:
+        if len(names) > 1:
+            return (
+                f"the template has several processors ({', '.join(names)}): choose whose "
+                "bucket receives the uploads with --processor"
+            )
+        return None
+    if chosen in names:
+        return None
+    folded = {name.casefold(): name for name in names}
+    close = [folded[n] for n in difflib.get_close_matches(chosen.casefold(), list(folded))]
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    return f"--processor {chosen}: no such processor; {hint}the template's processors: " + (
+        ", ".join(names)
+    )
 
 
 def _fits_the_quota(processors: Mapping[str, Processor], limits: QuotaLimits) -> None:
@@ -114,7 +148,8 @@ def _run(args: argparse.Namespace, stop: Stop) -> int:
             time_scale=args.time_scale,
             limits=limits,
         )
-        with session:
+        total = None if args.watch else len(files)
+        with session, status_line(lambda: counts(session.results(), total)):
             _fits_the_quota(session.processors, limits)
             target = _target(session.processors, args.processor)
             made = 0
@@ -154,19 +189,12 @@ def _interrupted(stop: Stop, when: str) -> int:
 
 
 def _target(processors: dict[str, Processor], chosen: str | None) -> Processor:
-    if chosen is not None:
-        if chosen not in processors:
-            raise LocalError(
-                f"--processor {chosen}: the template's processors are " + ", ".join(processors)
-            )
-        return processors[chosen]
-    if len(processors) > 1:
-        raise LocalError(
-            "the template has several processors ("
-            + ", ".join(processors)
-            + "): choose whose bucket receives the uploads with --processor"
-        )
-    return next(iter(processors.values()))
+    """The processor receiving the uploads (checked before the emulator started; checked
+    again against what the stack holds)."""
+    problem = _choice_problem(list(processors), chosen)
+    if problem:
+        raise LocalError(problem)
+    return processors[chosen] if chosen is not None else next(iter(processors.values()))
 
 
 def _outcome(rows: list[Row]) -> tuple[int, str]:
@@ -186,20 +214,37 @@ def _outcome(rows: list[Row]) -> tuple[int, str]:
     )
 
 
+def split_upload(spec: str) -> tuple[Path, str]:
+    """``PATH[=KEY]`` -> (path, key or ""). File names and keys may both hold ``=``
+    (``a+b=c.jpg=images/a+b=c.jpg``): a PATH that exists as given is the whole of it;
+    else the split is at the last ``=`` that leaves an existing PATH (the longest one
+    wins), and the rest, ``=`` and all, is the key."""
+    if Path(spec).exists():
+        return Path(spec), ""
+    at = len(spec)
+    while (at := spec.rfind("=", 0, at)) > 0:
+        if Path(spec[:at]).exists():
+            return Path(spec[:at]), spec[at + 1 :]
+    tried = [spec[:i] for i, c in enumerate(spec) if c == "=" and i > 0]
+    if not tried:
+        raise LocalError(f"--upload {spec}: {spec or 'the path'} does not exist")
+    raise LocalError(
+        f"--upload {spec}: no file or folder at any PATH before an '=' "
+        f"({', '.join([spec, *reversed(tried)])} do not exist)"
+    )
+
+
 def uploads(specs: list[str]) -> list[tuple[Path, str]]:
     """``PATH[=KEY]`` -> (file, key); a folder gives its files, keyed by relative path."""
     found: list[tuple[Path, str]] = []
     for spec in specs:
-        path_text, sep, key = spec.partition("=")
-        path = Path(path_text)
-        if not path.exists():
-            raise LocalError(f"--upload {spec}: {path} does not exist")
+        path, key = split_upload(spec)
         if path.is_dir():
-            prefix = key.rstrip("/") + "/" if sep and key else ""
+            prefix = key.rstrip("/") + "/" if key else ""
             for file in sorted(p for p in path.rglob("*") if p.is_file()):
                 found.append((file, prefix + file.relative_to(path).as_posix()))
         else:
-            found.append((path, key if sep and key else path.name))
+            found.append((path, key or path.name))
     for _, key in found:
         if "\n" in key:
             # S3 accepts it (and Orchestrated carries it); moto's S3 routes stop at a line

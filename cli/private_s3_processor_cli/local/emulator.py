@@ -3,6 +3,7 @@ and the local flow): its credentials and region, clients for it, and stopping it
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -135,9 +136,31 @@ def clients(endpoint: str) -> dict[str, Any]:
     }
 
 
+# What `pip install 'private-s3-processor[local]'` adds to the base install: moto
+# (the EventBridge pattern matcher, the server) and the server's web framework.
+LOCAL_EXTRA = ("moto", "flask")
+NO_LOCAL_EXTRA = (
+    "the local flow runs on the moto server, which this install lacks: "
+    "install 'private-s3-processor[local]'"
+)
+
+
+def has_local_extra() -> bool:
+    """Whether the ``[local]`` extra is installed (found without importing it)."""
+    for name in LOCAL_EXTRA:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return False
+        except ImportError:
+            return False
+    return True
+
+
 @contextmanager
 def emulator_at(endpoint_url: str | None, log: Path) -> Iterator[str]:
     """The emulator at ``endpoint_url``, or a new moto server on a free loopback port."""
+    if not has_local_extra():
+        raise LocalError(NO_LOCAL_EXTRA)
     if endpoint_url:
         if not is_emulator(endpoint_url):
             raise LocalError(

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
-
-from moto.events.models import EventPattern
+from typing import TYPE_CHECKING, Any
 
 from ..scaling import Scaler
+
+if TYPE_CHECKING:
+    from moto.events.models import EventPattern
 
 
 class LocalError(Exception):
@@ -44,11 +45,20 @@ class Processor:
     @cached_property
     def matcher(self) -> EventPattern:
         """The rule's pattern as stored in the emulator, parsed once."""
-        return EventPattern.load(self.pattern)
+        return _pattern(self.pattern)
 
     @cached_property
     def failure_matcher(self) -> EventPattern:
-        return EventPattern.load(self.failure_pattern)
+        return _pattern(self.failure_pattern)
+
+
+def _pattern(text: str) -> EventPattern:
+    # moto comes with the [local] extra only: imported here, when the local flow matches
+    # an event, so that redrive (which shares this module through local.emulator) and
+    # every other subcommand run on the base install.
+    from moto.events.models import EventPattern
+
+    return EventPattern.load(text)
 
 
 @dataclass
