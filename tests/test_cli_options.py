@@ -212,6 +212,18 @@ def test_bash_completion_completes(tmp_path: Path) -> None:
     assert sorted(bash_completes(script, "redrive", "--pro")) == ["--processor", "--profile"]
     assert bash_completes(script, "completion", "''") == ["bash", "zsh"]
     assert bash_completes(script, "--ver") == ["--version"]
+    # Choices an option's type checks itself complete too (expand's formats).
+    assert bash_completes(script, "expand", "--format", "j") == ["json"]
+    assert bash_completes(script, "expand", "--output", "y") == ["yaml"]
+
+
+def test_redrive_refuses_an_endpoint_that_is_no_url(capsys: pytest.CaptureFixture[str]) -> None:
+    """botocore's ValueError for it would read as an internal error: a usage error here."""
+    with pytest.raises(SystemExit) as stop:
+        parser().parse_args(["redrive", "--endpoint-url", "notaurl", "Q"])
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert "expected http(s)://HOST[:PORT], got 'notaurl'" in err and "\n" not in err.strip()
 
 
 def test_zsh_completion_knows_every_command_and_option(tmp_path: Path) -> None:

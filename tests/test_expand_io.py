@@ -263,3 +263,25 @@ def test_expand_prints_one_problem_a_line(name: str, capsys: Any) -> None:
     ]
     assert lines == [" ".join(m.split()) for m in messages]
     assert not any(line.startswith(f"{len(messages)} errors:") for line in lines)
+
+
+def _usage_error(capsys: Any, *argv: str) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main(["expand", *argv])
+    assert stop.value.code == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    return err
+
+
+@pytest.mark.parametrize("word", ["text", "table", "yaml-stream"])
+def test_other_aws_cli_formats_do_not_suggest_a_file_the_file_option_refuses(
+    word: str, capsys: Any
+) -> None:
+    err = _usage_error(capsys, "t.yaml", "--output", word)
+    assert "is not a format: json or yaml" in err and "--output-file" not in err
+
+
+@pytest.mark.parametrize("word", ["YAML", "Json"])
+def test_a_format_name_in_capitals_is_no_file_either(word: str, capsys: Any) -> None:
+    assert "is a format, not a file" in _usage_error(capsys, "t.yaml", "-o", word)

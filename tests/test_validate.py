@@ -109,13 +109,24 @@ def test_json_templates_are_located_too(tmp_path: Path, capsys: Any) -> None:
     assert lines[int(cidr[1]) - 1][int(cidr[2]) - 1 :].startswith('"VpcCidr"')
 
 
-def test_template_wide_problems_have_no_position(tmp_path: Path, capsys: Any) -> None:
+def test_template_wide_problems_are_reported_at_the_start(tmp_path: Path, capsys: Any) -> None:
+    """No key to point at: 1:1, as cfn-lint reports such a problem (and SARIF's lines
+    start at 1)."""
     source = (cases.INPUT / "error_too_many_resources.yaml").read_text(encoding="utf-8")
     path = _write(tmp_path, "big.yaml", source)
     code, out, _ = _validate(capsys, path)
     assert code == 2
     resources = [p for p in _parseable(out) if "500 per template" in p[6]]
-    assert [p[1:6] for p in resources] == [["0", "0", "0", "0", "E9001"]]
+    assert [p[1:6] for p in resources] == [["1", "1", "1", "1", "E9001"]]
+
+
+def test_problems_are_in_line_order(tmp_path: Path, capsys: Any) -> None:
+    path = _write(
+        tmp_path, "c.yaml", (cases.INPUT / "error_bad_choices.yaml").read_text(encoding="utf-8")
+    )
+    _, out, _ = _validate(capsys, path)
+    lines = [(int(p[1]), int(p[2])) for p in _parseable(out)]
+    assert len(lines) > 2 and lines == sorted(lines)
 
 
 def test_missing_transform_points_at_the_processor(tmp_path: Path, capsys: Any) -> None:
@@ -145,10 +156,13 @@ def test_every_golden_error_is_reported_and_located(name: str, capsys: Any) -> N
     code, out, _ = _validate(capsys, str(path))
     assert code == 2
     found = [p for p in _parseable(out) if p[5] == "E9001"]
-    assert [p[6] for p in found] == [" ".join(m.split()) for m in expected]
+    # The same problems, in line order rather than the macro's.
+    assert sorted(p[6] for p in found) == sorted(" ".join(m.split()) for m in expected)
     for problem in found:
         if problem[6].startswith("Resource '"):
-            assert int(problem[1]) > 0, problem
+            # Placed at its key: no resource of these files is on line 1 (where a problem
+            # with no position is reported).
+            assert int(problem[1]) > 1, problem
 
 
 def test_warnings_count_as_warnings(tmp_path: Path, capsys: Any) -> None:
@@ -189,7 +203,7 @@ def test_unreadable_and_hostile_files_are_errors(tmp_path: Path, capsys: Any) ->
     lines = _parseable(out)
     assert [[*p[:3], p[5]] for p in lines[:2]] == [
         [dup, "3", "3", "E0000"],
-        [missing, "0", "0", "E0000"],
+        [missing, "1", "1", "E0000"],
     ]
     assert "Duplicate found 'A'" in lines[0][6] and "cannot read" in lines[1][6]
 
@@ -365,9 +379,10 @@ def test_sarif_has_the_required_shape(tmp_path: Path, capsys: Any) -> None:
     location = cpu["locations"][0]["physicalLocation"]
     assert location["region"] == {"startLine": 10, "startColumn": 7, "endLine": 10, "endColumn": 10}
     assert location["artifactLocation"]["uri"].endswith("bad%20file.yaml")
-    # No position: the file alone, never line 0 (SARIF's lines start at 1).
+    # No position: line 1, column 1, never line 0 and never no region (SARIF's lines start
+    # at 1; GitHub code scanning places an alert by region.startLine).
     gone = next(r for r in run["results"] if r["ruleId"] == "E0000")
-    assert "region" not in gone["locations"][0]["physicalLocation"]
+    assert gone["locations"][0]["physicalLocation"]["region"]["startLine"] == 1
 
 
 def test_sarif_of_a_clean_run(tmp_path: Path, capsys: Any) -> None:

@@ -28,6 +28,16 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _url(text: str) -> str:
+    """An endpoint URL as botocore accepts one: http(s)://host[:port][/path]."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"expected http(s)://HOST[:PORT], got {text!r}")
+    return text
+
+
 def _share(text: str) -> float:
     try:
         value = float(text)
@@ -132,17 +142,30 @@ def _output_format(option: str) -> Any:
     def parse(text: str) -> str:
         if text in FORMATS:
             return text
-        hint = f"; to write a file use --output-file {text}" if option == "--output" else ""
+        # The AWS CLI's other formats are formats too: no file hint for them, since
+        # --output-file refuses a bare format name (_output_file).
+        hint = (
+            f"; to write a file use --output-file {text}"
+            if option == "--output" and text.lower() not in _FORMAT_WORDS
+            else ""
+        )
         raise argparse.ArgumentTypeError(f"{text!r} is not a format: {' or '.join(FORMATS)}{hint}")
 
     return parse
 
 
+def _complete_choices(action: argparse.Action, choices: tuple[str, ...]) -> None:
+    """Shell completion offers ``choices`` for an option whose type checks them itself
+    with its own message: argparse tests choices only after the type accepted a value,
+    so they change nothing else, and shtab completes them."""
+    action.choices = choices
+
+
 def _output_file(text: str) -> str:
     """A file name, but not a bare format name: ``-o yaml`` is kubectl's and the old
     ``--output yaml``'s way to ask for YAML, and would write a file named ``yaml``."""
-    if text in _FORMAT_WORDS:
-        fmt = text if text in FORMATS else "json or yaml"
+    if text.lower() in _FORMAT_WORDS:
+        fmt = text.lower() if text.lower() in FORMATS else "json or yaml"
         raise argparse.ArgumentTypeError(
             f"{text!r} is a format, not a file: use --format {fmt}; for a file of that "
             f"name write ./{text}"
@@ -154,20 +177,22 @@ def _format_options(exp: argparse.ArgumentParser) -> None:
     """``--format``/``--output`` (the AWS CLI's name) choose JSON or YAML;
     ``-o``/``--output-file`` (cfn-lint's name) the file."""
     choice = exp.add_mutually_exclusive_group()
-    choice.add_argument(
+    fmt = choice.add_argument(
         "--format",
         type=_output_format("--format"),
         metavar="{json,yaml}",
         help="json (the default) or yaml, with CloudFormation's short forms (!Ref, !GetAtt, "
         "!Sub); with --output-file NAME.yaml or .yml, yaml",
     )
-    choice.add_argument(
+    out = choice.add_argument(
         "--output",
         dest="format",
         type=_output_format("--output"),
         metavar="{json,yaml}",
         help="the same as --format, as in the AWS CLI",
     )
+    for action in (fmt, out):
+        _complete_choices(action, FORMATS)
     exp.add_argument(
         "-o",
         "--output-file",
@@ -477,6 +502,7 @@ def _aws_options(red: argparse.ArgumentParser) -> None:
     )
     red.add_argument(
         "--endpoint-url",
+        type=_url,
         metavar="URL",
         help="send every AWS call here: an emulator, such as `local --keep-running`'s",
     )

@@ -13,7 +13,7 @@ import argparse
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from private_s3_processor import ExpansionError
@@ -83,7 +83,8 @@ EXIT_BITS = {ERROR: 2, WARNING: 4}  # cfn-lint's; 8 (informational) is never pro
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem of one file; lines and columns are 1-based, 0 when unknown."""
+    """One problem of one file; lines and columns are 1-based, 0 when unknown (reported
+    at 1:1, ``reported``)."""
 
     filename: str
     rule: Rule
@@ -131,10 +132,29 @@ def run_validate(args: argparse.Namespace) -> int:
         else:
             findings.extend(item)
     files = [source_name(name) for name in args.templates]
-    text = FORMATTERS[args.format](findings, files)
+    text = FORMATTERS[args.format](reported(findings), files)
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return exit_code(findings)
+
+
+def reported(findings: list[Finding]) -> list[Finding]:
+    """As cfn-lint reports them: each file's problems in line order, and a problem with no
+    position (a template-wide limit, an unreadable file) at 1:1, since SARIF's and
+    editors' lines start at 1 (GitHub code scanning needs region.startLine)."""
+
+    def placed(f: Finding) -> Finding:
+        line, column = max(f.line, 1), max(f.column, 1)
+        return replace(
+            f,
+            line=line,
+            column=column,
+            end_line=max(f.end_line, line),
+            end_column=max(f.end_column, column) if f.end_line <= line else f.end_column,
+        )
+
+    order = {name: i for i, name in enumerate(dict.fromkeys(f.filename for f in findings))}
+    return sorted(map(placed, findings), key=lambda f: (order[f.filename], f.line, f.column))
 
 
 def _parse(name: str) -> Parsed | list[Finding]:
