@@ -4,14 +4,14 @@ they share. ``main`` parses with ``parser()`` and dispatches; nothing here runs 
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from private_s3_processor.version import __version__
 
+from .commands_templates import diagram_command, expand_command, validate_command
+from .option_types import parameter_option, positive, share, url
 from .output import PROG
-from .templates import DEFAULT_ACCOUNT, DEFAULT_REGION, FORMATS, OFFLINE_PREFIX_LIST
 
 
 class _Parser(argparse.ArgumentParser):
@@ -19,61 +19,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(1, f"{self.prog}: {message} (see --help)\n")
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def _url(text: str) -> str:
-    """An endpoint URL as botocore accepts one: http(s)://host[:port][/path]."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise argparse.ArgumentTypeError(f"expected http(s)://HOST[:PORT], got {text!r}")
-    return text
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (got {text})")
-    return value
-
-
-def _positive(kind: type[int] | type[float]) -> Any:
-    """An option type: a finite number above 0 (``int`` or ``float``)."""
-
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not {'a whole number' if kind is int else 'a number'}"
-            ) from None
-        if not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"must be a number above 0 (got {text})")
-        return value
-
-    return parse
-
-
-def _parameter_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        type=_key_value,
-        metavar="KEY=VALUE",
-        help="a template parameter value (repeatable)",
-    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -90,9 +35,9 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
-        _expand_command,
-        _validate_command,
-        _diagram_command,
+        expand_command,
+        validate_command,
+        diagram_command,
         _local_command,
         _cost_command,
         _redrive_command,
@@ -100,164 +45,6 @@ def parser() -> argparse.ArgumentParser:
     ):
         add(sub)
     return top
-
-
-def _expand_command(sub: argparse._SubParsersAction[_Parser]) -> None:
-    exp = sub.add_parser(
-        "expand",
-        help="run the macro's expansion locally and print the processed template",
-        description="Runs the same expansion the macro Lambda runs, offline, and prints the "
-        "processed template as JSON or YAML. On invalid input: exit 1, nothing on stdout, "
-        "CloudFormation's message on stderr, one problem a line.",
-    )
-    exp.add_argument("template", help="template file (YAML or JSON); - reads standard input")
-    _format_options(exp)
-    _parameter_option(exp)
-    exp.add_argument(
-        "--region",
-        default=DEFAULT_REGION,
-        help="the AWS Region the expansion assumes (AWS::Region, ARNs, endpoints); offline, "
-        f"nothing is called (default {DEFAULT_REGION})",
-    )
-    exp.add_argument(
-        "--account-id",
-        default=DEFAULT_ACCOUNT,
-        help="the account ID the expansion assumes (AWS::AccountId, ARNs); offline, nothing "
-        f"is called (default {DEFAULT_ACCOUNT})",
-    )
-    exp.add_argument(
-        "--s3-prefix-list-id",
-        default=None,
-        metavar="PL_ID",
-        help="S3's managed prefix list in the region (the macro looks it up; "
-        f"offline the default is the stand-in {OFFLINE_PREFIX_LIST})",
-    )
-
-
-# The AWS CLI's --output values: none of them names a file anyone means to write.
-_FORMAT_WORDS = ("json", "yaml", "yaml-stream", "text", "table")
-
-
-def _output_format(option: str) -> Any:
-    def parse(text: str) -> str:
-        if text in FORMATS:
-            return text
-        # The AWS CLI's other formats are formats too: no file hint for them, since
-        # --output-file refuses a bare format name (_output_file).
-        hint = (
-            f"; to write a file use --output-file {text}"
-            if option == "--output" and text.lower() not in _FORMAT_WORDS
-            else ""
-        )
-        raise argparse.ArgumentTypeError(f"{text!r} is not a format: {' or '.join(FORMATS)}{hint}")
-
-    return parse
-
-
-def _complete_choices(action: argparse.Action, choices: tuple[str, ...]) -> None:
-    """Shell completion offers ``choices`` for an option whose type checks them itself
-    with its own message: argparse tests choices only after the type accepted a value,
-    so they change nothing else, and shtab completes them."""
-    action.choices = choices
-
-
-def _output_file(text: str) -> str:
-    """A file name, but not a bare format name: ``-o yaml`` is kubectl's and the old
-    ``--output yaml``'s way to ask for YAML, and would write a file named ``yaml``."""
-    if text.lower() in _FORMAT_WORDS:
-        fmt = text.lower() if text.lower() in FORMATS else "json or yaml"
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is a format, not a file: use --format {fmt}; for a file of that "
-            f"name write ./{text}"
-        )
-    return text
-
-
-def _format_options(exp: argparse.ArgumentParser) -> None:
-    """``--format``/``--output`` (the AWS CLI's name) choose JSON or YAML;
-    ``-o``/``--output-file`` (cfn-lint's name) the file."""
-    choice = exp.add_mutually_exclusive_group()
-    fmt = choice.add_argument(
-        "--format",
-        type=_output_format("--format"),
-        metavar="{json,yaml}",
-        help="json (the default) or yaml, with CloudFormation's short forms (!Ref, !GetAtt, "
-        "!Sub); with --output-file NAME.yaml or .yml, yaml",
-    )
-    out = choice.add_argument(
-        "--output",
-        dest="format",
-        type=_output_format("--output"),
-        metavar="{json,yaml}",
-        help="the same as --format, as in the AWS CLI",
-    )
-    for action in (fmt, out):
-        _complete_choices(action, FORMATS)
-    exp.add_argument(
-        "-o",
-        "--output-file",
-        type=_output_file,
-        metavar="FILE",
-        help="write the template to FILE instead of stdout (- is stdout)",
-    )
-
-
-def _validate_command(sub: argparse._SubParsersAction[_Parser]) -> None:
-    from .validate_formats import FORMATTERS
-
-    val = sub.add_parser(
-        "validate",
-        help="check templates as the macro would, without writing an expansion (CI, pre-commit)",
-        description="Runs the macro's checks on each TEMPLATE (the same expansion `expand` "
-        "runs, its output discarded) and prints each problem found, one a line, at "
-        "file:line:column when the template has them. Templates that do not use the "
-        "transform are not the macro's to check.",
-        epilog="Exit status, as cfn-lint's: 0 nothing found; 2 an error; 4 a warning; their "
-        "OR over all templates (6: both); 1 bad usage.",
-    )
-    val.add_argument(
-        "templates",
-        nargs="+",
-        metavar="TEMPLATE",
-        help="template file (YAML or JSON); - reads standard input",
-    )
-    val.add_argument(
-        "--format",
-        choices=tuple(FORMATTERS),
-        default="parseable",
-        help="as cfn-lint's: parseable (the default: file:line:column:end_line:end_column:"
-        "rule:message), json, sarif (SARIF 2.1.0) or junit (JUnit XML)",
-    )
-    val.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        type=_key_value,
-        metavar="KEY=VALUE",
-        help="a parameter value, given to each template that declares it (repeatable)",
-    )
-    val.add_argument(
-        "--region",
-        default=DEFAULT_REGION,
-        help=f"the AWS Region the checks assume; nothing is called (default {DEFAULT_REGION})",
-    )
-    val.add_argument(
-        "--account-id",
-        default=DEFAULT_ACCOUNT,
-        help=f"the account ID the checks assume; nothing is called (default {DEFAULT_ACCOUNT})",
-    )
-
-
-def _diagram_command(sub: argparse._SubParsersAction[_Parser]) -> None:
-    dia = sub.add_parser(
-        "diagram",
-        help="print a Mermaid diagram of what a template expands into",
-        description="Expands TEMPLATE (as `expand` does) and prints a Mermaid flowchart of the "
-        "resources: one box per resource, grouped by processor, an arrow where one "
-        "resource uses another (labelled with the property).",
-    )
-    dia.add_argument("template", help="template file (YAML or JSON)")
-    _parameter_option(dia)
 
 
 def _local_command(sub: argparse._SubParsersAction[_Parser]) -> None:
@@ -280,7 +67,7 @@ def _local_command(sub: argparse._SubParsersAction[_Parser]) -> None:
         default="build/example.yaml",
         help="template using the transform (default: build/example.yaml)",
     )
-    _parameter_option(loc)
+    parameter_option(loc)
     loc.add_argument(
         "--processor",
         metavar="LOGICAL_ID",
@@ -314,14 +101,14 @@ def _local_run_options(loc: argparse.ArgumentParser) -> None:
     """How the local flow runs: simulated faults, pace, concurrency, emulator, lifetime."""
     loc.add_argument(
         "--fail-launches",
-        type=_share,
+        type=share,
         default=0.0,
         metavar="SHARE",
         help="share (0 to 1) of launch attempts that answer 200 with failures[] (no capacity)",
     )
     loc.add_argument(
         "--throttle-launches",
-        type=_share,
+        type=share,
         default=0.0,
         metavar="SHARE",
         help="share (0 to 1) of launch attempts that are throttled",
@@ -331,7 +118,7 @@ def _local_run_options(loc: argparse.ArgumentParser) -> None:
     )
     loc.add_argument(
         "--time-scale",
-        type=_positive(float),
+        type=positive(float),
         default=1.0,
         metavar="FACTOR",
         help="multiply retry waits by FACTOR and run the simulated clock (the launch quota, "
@@ -363,7 +150,7 @@ def _quota_options(loc: argparse.ArgumentParser) -> None:
     limits = QuotaLimits()
     loc.add_argument(
         "--launch-burst",
-        type=_positive(int),
+        type=positive(int),
         default=limits.launch_burst,
         metavar="N",
         help="tasks Fargate launches at once before throttling: its token bucket "
@@ -371,7 +158,7 @@ def _quota_options(loc: argparse.ArgumentParser) -> None:
     )
     loc.add_argument(
         "--launch-rate",
-        type=_positive(float),
+        type=positive(float),
         default=limits.launch_rate,
         metavar="PER_S",
         help="the token bucket's refill, tasks per simulated second "
@@ -379,7 +166,7 @@ def _quota_options(loc: argparse.ArgumentParser) -> None:
     )
     loc.add_argument(
         "--vcpu-quota",
-        type=_positive(float),
+        type=positive(float),
         default=limits.vcpu_quota,
         metavar="VCPUS",
         help="vCPUs of tasks running at once; beyond it RunTask answers failures[] "
@@ -401,7 +188,7 @@ def _cost_command(sub: argparse._SubParsersAction[_Parser]) -> None:
         "beside the original design's fixed cost.",
     )
     cost.add_argument("template", help="template file (YAML or JSON), expanded or not")
-    _parameter_option(cost)
+    parameter_option(cost)
     cost.add_argument(
         "--duration",
         type=float,
@@ -502,7 +289,7 @@ def _aws_options(red: argparse.ArgumentParser) -> None:
     )
     red.add_argument(
         "--endpoint-url",
-        type=_url,
+        type=url,
         metavar="URL",
         help="send every AWS call here: an emulator, such as `local --keep-running`'s",
     )
