@@ -62,13 +62,6 @@ def _output_format(option: str) -> Any:
     return parse
 
 
-def _complete_choices(action: argparse.Action, choices: tuple[str, ...]) -> None:
-    """Shell completion offers ``choices`` for an option whose type checks them itself
-    with its own message: argparse tests choices only after the type accepted a value,
-    so they change nothing else, and shtab completes them."""
-    action.choices = choices
-
-
 def _output_file(text: str) -> str:
     """A file name, but not a bare format name: ``-o yaml`` is kubectl's and the old
     ``--output yaml``'s way to ask for YAML, and would write a file named ``yaml``."""
@@ -85,22 +78,24 @@ def _format_options(exp: argparse.ArgumentParser) -> None:
     """``--format``/``--output`` (the AWS CLI's name) choose JSON or YAML;
     ``-o``/``--output-file`` (cfn-lint's name) the file."""
     choice = exp.add_mutually_exclusive_group()
-    fmt = choice.add_argument(
+    # choices beside the type: the type's own message refuses other values first, and
+    # shell completion offers the choices.
+    choice.add_argument(
         "--format",
         type=_output_format("--format"),
+        choices=FORMATS,
         metavar="{json,yaml}",
         help="json (the default) or yaml, with CloudFormation's short forms (!Ref, !GetAtt, "
         "!Sub); with --output-file NAME.yaml or .yml, yaml",
     )
-    out = choice.add_argument(
+    choice.add_argument(
         "--output",
         dest="format",
         type=_output_format("--output"),
+        choices=FORMATS,
         metavar="{json,yaml}",
         help="the same as --format, as in the AWS CLI",
     )
-    for action in (fmt, out):
-        _complete_choices(action, FORMATS)
     exp.add_argument(
         "-o",
         "--output-file",

@@ -131,18 +131,8 @@ def task_role(p: Processor, mode_statements: list[dict[str, Any]] | None = None)
         actions = ["kms:Decrypt"]
         if props.OutputPrefix is not None:
             actions.append("kms:GenerateDataKey")
-        statements.append(
-            {
-                "Sid": "UseBucketKey",
-                "Effect": "Allow",
-                "Action": actions,
-                "Resource": user(props.KmsKeyArn),
-                # Only through S3, not as a general-purpose decrypt grant.
-                "Condition": {
-                    "StringEquals": {"kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com")}
-                },
-            }
-        )
+        # Only through S3, not as a general-purpose decrypt grant.
+        statements.append(key_via("UseBucketKey", actions, user(props.KmsKeyArn), "s3"))
     statements += mode_statements or []
     return role(ids.task_role, _ecs_tasks_trust(), "objects", statements, props.Tags)
 
@@ -255,19 +245,21 @@ def queue_key_statements(p: Processor, sid: str, actions: list[str]) -> list[dic
     kms:Decrypt (SQS Developer Guide, "Key management": "Configure KMS permissions for
     producers" and "... for consumers")."""
     key = shared_key(p)
-    if key is None:
-        return []
-    return [
-        {
-            "Sid": sid,
-            "Effect": "Allow",
-            "Action": actions,
-            "Resource": key,
-            "Condition": {
-                "StringEquals": {"kms:ViaService": Sub("sqs.${AWS::Region}.amazonaws.com")}
-            },
-        }
-    ]
+    return [] if key is None else [key_via(sid, actions, key, "sqs")]
+
+
+def key_via(sid: str, actions: list[str], key: Any, service: str) -> dict[str, Any]:
+    """``actions`` on ``key`` only when ``service`` calls KMS for the role (kms:ViaService),
+    not as a general-purpose grant of the key."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": key,
+        "Condition": {
+            "StringEquals": {"kms:ViaService": Sub(f"{service}.${{AWS::Region}}.amazonaws.com")}
+        },
+    }
 
 
 def pass_task_roles_statement(p: Processor) -> dict[str, Any]:

@@ -122,16 +122,24 @@ def _processors(resources: Mapping[str, Any], ctx: Context) -> list[Processor]:
     return processors
 
 
-def _referenced_type(p: Processor, resources: Mapping[str, Any]) -> str | None:
-    """The type of the resource ``KmsKeyArn`` is a ``Ref`` or ``Fn::GetAtt`` of, if any."""
+def _key_reference(p: Processor) -> tuple[str, str | None] | None:
+    """The logical ID and attribute (None for ``Ref``) ``KmsKeyArn`` names by ``Ref`` or
+    list-form ``Fn::GetAtt``, the forms Control Tower's rules read; None otherwise."""
     key = p.props.KmsKeyArn
     if not isinstance(key, Mapping) or len(key) != 1:
         return None
     [(function, argument)] = key.items()
-    name = argument if function == "Ref" else None
-    if function == "Fn::GetAtt" and isinstance(argument, list) and argument:
-        name = argument[0]
-    target = resources.get(name) if isinstance(name, str) else None
+    if function == "Ref" and isinstance(argument, str):
+        return argument, None
+    if function == "Fn::GetAtt" and isinstance(argument, list) and len(argument) == 2:
+        return str(argument[0]), str(argument[1])
+    return None
+
+
+def _referenced_type(p: Processor, resources: Mapping[str, Any]) -> str | None:
+    """The type of the resource ``KmsKeyArn`` is a ``Ref`` or ``Fn::GetAtt`` of, if any."""
+    reference = _key_reference(p)
+    target = resources.get(reference[0]) if reference else None
     kind = target.get("Type") if isinstance(target, Mapping) else None
     return kind if isinstance(kind, str) else None
 
@@ -140,11 +148,11 @@ def _key_not_an_arn(p: Processor) -> list[str]:
     """KmsKeyArn as a Ref of a key or alias, or a GetAtt other than Arn: these give a key
     ID or an alias name (AWS::KMS::Key and AWS::KMS::Alias, "Return values"), which an IAM
     Resource and a log group's KmsKeyId refuse at deployment."""
-    key = p.props.KmsKeyArn
-    if p.kms_key_type not in ("AWS::KMS::Key", "AWS::KMS::Alias") or not isinstance(key, Mapping):
+    reference = _key_reference(p)
+    if p.kms_key_type not in ("AWS::KMS::Key", "AWS::KMS::Alias") or reference is None:
         return []
-    target = key.get("Ref") or (key.get("Fn::GetAtt") or [None])[0]
-    if "Fn::GetAtt" in key and key["Fn::GetAtt"][1:] == ["Arn"]:
+    target, attribute = reference
+    if attribute == "Arn":
         return []
     fix = (
         f"!GetAtt {target}.Arn"
@@ -155,7 +163,8 @@ def _key_not_an_arn(p: Processor) -> list[str]:
         resource_error(
             p.logical_id,
             "KmsKeyArn",
-            f"must be a key ARN, but {shown(key)} gives a key ID or alias name: use {fix}",
+            f"must be a key ARN, but {shown(p.props.KmsKeyArn)} gives a key ID or alias "
+            f"name: use {fix}",
         )
     ]
 

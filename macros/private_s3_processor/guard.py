@@ -65,6 +65,13 @@ def suppressions(*rules: str, reasons: Mapping[str, str] | None = None) -> dict[
     }
 
 
+def metadata_keyword(*parts: dict[str, Any]) -> dict[str, Any]:
+    """``Metadata=`` keyword for a resource: nothing at all when the parts are empty (as
+    ``cfn.tagged`` for Tags)."""
+    merged = metadata(*parts)
+    return {"Metadata": merged} if merged else {}
+
+
 def metadata(*parts: dict[str, Any]) -> dict[str, Any]:
     """Resource Metadata from ``checkov.skips(...)`` and ``suppressions(...)`` parts."""
     merged: dict[str, Any] = {}

@@ -9,7 +9,7 @@ from troposphere import GetAtt, Ref, Sub, ec2, ecs, logs
 
 from .cfn import tagged, user
 from .encryption import log_group_encryption, log_group_metadata
-from .guard import metadata, suppressions
+from .guard import metadata_keyword, suppressions
 from .names import OWNER_TAG, ProcessorIds
 from .network import NetworkRefs, https_to_endpoints
 from .spec import Processor
@@ -128,15 +128,11 @@ def task_definition(p: Processor, mode: Container | None = None) -> ecs.TaskDefi
             )
         ],
         **tagged({**props.Tags, OWNER_TAG: family(p)}),
-        **_task_metadata(p),
+        # Without User the image's own USER applies, which cfn-guard cannot see.
+        **metadata_keyword(
+            suppressions("ecs_task_definition_nonroot_user_check") if p.props.User is None else {}
+        ),
     )
-
-
-def _task_metadata(p: Processor) -> dict[str, Any]:
-    """Without ``User`` the image's own USER applies, which cfn-guard cannot see."""
-    if p.props.User is not None:
-        return {}
-    return {"Metadata": metadata(suppressions("ecs_task_definition_nonroot_user_check"))}
 
 
 def family(p: Processor) -> Any:

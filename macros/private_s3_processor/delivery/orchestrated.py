@@ -30,7 +30,7 @@ from ..access import (
 )
 from ..cfn import Target, arn, tagged
 from ..encryption import log_group_encryption, log_group_metadata
-from ..guard import suppressions
+from ..guard import metadata_keyword, suppressions
 from ..names import CLUSTER, ProcessorIds
 from ..network import NetworkRefs
 from ..spec import Processor
@@ -175,7 +175,7 @@ def state_machine(p: Processor, net: NetworkRefs) -> stepfunctions.StateMachine:
         # Control Tower's tracing control is suppressed with that reason.
         TracingConfiguration=stepfunctions.TracingConfiguration(Enabled=p.props.Tracing),
         **tagged(p.props.Tags),
-        **({} if p.props.Tracing else {"Metadata": suppressions(TRACING_RULE)}),
+        **metadata_keyword({} if p.props.Tracing else suppressions(TRACING_RULE)),
     )
 
 

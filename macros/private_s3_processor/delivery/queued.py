@@ -24,6 +24,7 @@ from ..access import InlinePolicy, owner_condition, queue_key_statements
 from ..cfn import Target, arn, tagged
 from ..encryption import queue_encryption, queue_metadata
 from ..failures import work_queue_alarm
+from ..guard import metadata_keyword
 from ..names import CLUSTER, ProcessorIds
 from ..network import NetworkRefs
 from ..queues import only_rules_policy
@@ -61,12 +62,8 @@ def queue(p: Processor) -> sqs.Queue:
             maxReceiveCount=p.props.queued("MaxReceiveCount"),
         ),
         **tagged(p.props.Tags),
-        **_metadata(queue_metadata(p, dead_letter=False)),
+        **metadata_keyword(queue_metadata(p, dead_letter=False)),
     )
-
-
-def _metadata(value: dict[str, Any]) -> dict[str, Any]:
-    return {"Metadata": value} if value else {}
 
 
 def service(p: Processor, net: NetworkRefs) -> ecs.Service:
