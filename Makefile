@@ -28,6 +28,9 @@ LOCK := macros/requirements.txt
 # The lock's pins without hashes: pip would demand a hash for every other package of .venv.
 CONSTRAINTS := $(VENV)/lock-constraints.txt
 
+# make test runs on every core (pytest-xdist; the groups are in tests/conftest.py).
+TEST_WORKERS ?= auto
+
 .PHONY: all venv test lint golden snapshots docs lock build bundle release image demo bench clean
 
 all: test
@@ -71,7 +74,7 @@ lint: $(STAMP) $(TOOLS_STAMP)
 
 test: venv lint
 	@test -n "$(PY313)" || { echo "make test: no python3.13 found (needed by sam build for the python3.13 runtime); install it or set PY313=" >&2; exit 1; }
-	TOOLS_VENV=$(TOOLS_VENV) $(BIN)/pytest -q
+	TOOLS_VENV=$(TOOLS_VENV) $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # Rewrite the expected golden outputs (all, or CASES="a b"); review the diff.
 golden: $(STAMP)
@@ -133,12 +136,15 @@ demo: $(RUNTIME_STAMP)
 
 # Figures into BENCHMARKS.md (each section names its command): the worker on 1 MB,
 # 100 MB and 1 GB objects against a bare get_object loop, same emulator, same run; then
-# a simulated burst of 10,000 uploads into each delivery mode (simulated time, seconds).
+# a simulated burst of 10,000 uploads into each delivery mode (simulated time, seconds);
+# the local flow with fresh worker interpreters against the fork server.
 bench: $(STAMP)
 	$(PY) -m bench.worker
+	$(PY) -m bench.worker_paced
 	$(PY) -m bench.transform
 	$(PY) -m bench.delivery
 	$(PY) -m bench.burst
+	$(PY) -m bench.local
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) build dist .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -12,6 +12,7 @@ compares the output with ``tests/snapshots/``; ``make snapshots`` rewrites those
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -360,7 +361,12 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name, text in render().items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_text(text, encoding="utf-8")
+        # Whole or not at all: whatever reads build/ meanwhile (`sam build`, `local`, a
+        # test on another core) sees the old file or the new one, never half of one.
+        target = out / name
+        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, target)
         print(out / name)
     return 0
 

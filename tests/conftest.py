@@ -124,3 +124,63 @@ def cli(*args: str, timeout: float = 300, **popen: Any) -> subprocess.CompletedP
         cwd=ROOT,
         **popen,
     )
+
+
+# --- make test on every core (pytest-xdist, --dist loadscope) ---------------------------
+# Each module runs whole on one worker: its module fixtures (an emulator, a cfn-lint or
+# checkov run, a deployed stack) are set up once, and nothing of it runs beside itself.
+# Modules that share files of the checkout share a worker: `make bundle` rewrites
+# .aws-sam/build, which the macro-stack, release and README-deploy tests all read.
+SHARED = {
+    "test_macro_stack": "macro-build",
+    "test_release": "macro-build",
+    "test_deploy_readme": "macro-build",
+}
+# Long tests that share nothing but their module's emulator: each runs alone, so the two
+# 1,000-upload tests can run at the same time on two cores.
+ALONE = {"test_1000_uploads_with_failing_launches"}
+# The longest groups start first, so that no core is left with one of them at the end.
+FIRST = (
+    "test_queued_load",
+    "test_delivery",
+    "test_guard",
+    "test_security",
+    "test_golden",
+    "test_local",
+    "test_local_queued",
+    "test_local_loop",
+    "test_local_queued_keep_running",
+    "test_macro_stack",
+)
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: one worker runs a unit's tests in order."""
+    function = nodeid.split("::")[-1].split("[", 1)[0]
+    if function in ALONE:
+        return nodeid
+    return SHARED.get(_module(nodeid), _module(nodeid))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest units first (every worker collects, and sorts, the same way)."""
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(_module(item.nodeid), len(rank)))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadscope, its units ``work_unit``'s (xdist's own loadgroup, the marker
+    way, did not group anything with pytest 9.2 and xdist 3.8 here)."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Units(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return Units(config, log)

@@ -1,8 +1,10 @@
 """A fault-injecting HTTP proxy between the worker and the emulator.
 
 Requests pass through to the moto server unless a rule matches: then the proxy
-answers an S3 error (503 SlowDown, 500 InternalError), resets the connection, or
-sends the headers and part of the body and closes (a stream cut mid-object).
+answers an S3 error (503 SlowDown, 500 InternalError), resets the connection,
+sends the headers and part of the body and closes (a stream cut mid-object), or
+sends the whole answer with one body byte altered (same length, same headers: what
+only a checksum of the bytes can catch).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class Fault:
 
     method: str
     path: str
-    kind: str  # "slowdown" | "internal" | "reset" | "cut"
+    kind: str  # "slowdown" | "internal" | "reset" | "cut" | "flip"
     times: int
     injected: int = 0
 
@@ -43,7 +45,8 @@ class Fault:
 class FaultProxy:
     upstream: str
     faults: list[Fault] = field(default_factory=list)
-    requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, range
+    # method, path, Range, x-amz-checksum-mode
+    requests: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def start(self) -> str:
         proxy = self
@@ -58,7 +61,14 @@ class FaultProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                proxy.requests.append((self.command, self.path, self.headers.get("Range", "")))
+                proxy.requests.append(
+                    (
+                        self.command,
+                        self.path,
+                        self.headers.get("Range", ""),
+                        self.headers.get("x-amz-checksum-mode", ""),
+                    )
+                )
                 fault = next((f for f in proxy.faults if f.wants(self.command, self.path)), None)
                 if fault and fault.kind in ERRORS:
                     fault.injected += 1
@@ -99,6 +109,10 @@ class FaultProxy:
                     self.wfile.flush()
                     self.close_connection = True
                     return
+                if fault and fault.kind == "flip" and data:
+                    fault.injected += 1
+                    middle = len(data) // 2
+                    data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
                 self.wfile.write(data)
                 upstream.close()
 

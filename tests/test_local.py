@@ -16,6 +16,7 @@ from private_s3_processor_cli.local.session import deploy
 from private_s3_processor_cli.main import main
 from private_s3_worker.exitcodes import ExitCode
 
+from bench.local import VOLUME, volume_plan
 from tests.conftest import ROOT, cli, quiet
 from tests.golden import cases
 
@@ -124,25 +125,6 @@ def test_a_key_with_a_quote_breaks_the_direct_input_and_lands_in_the_dlq(
     assert tasks == [] or all("Inbound" not in t for t in tasks)
 
 
-VOLUME = """
-Transform: PrivateS3Processor
-Resources:
-  Alpha:
-    Type: PrivateS3Processor
-    Properties: {Image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/w:1, Prefix: a/,
-                 OutputPrefix: out/}
-  Beta:
-    Type: PrivateS3Processor
-    Properties: {Image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/w:1, Prefix: x/,
-                 Suffix: .b, OutputPrefix: done/}
-  Gamma:
-    Type: PrivateS3Processor
-    Properties: {Image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/w:1, Prefix: c/,
-                 Suffix: .c, OutputPrefix: c-out/,
-                 Environment: {PROCESSOR: "tests.worker_processors:echo_environment"}}
-"""
-
-
 def test_volume_three_processors_300_uploads(emulator: str, tmp_path: Path) -> None:
     """Every matching upload processed exactly once by the right processor, none of the
     others, no output re-triggers, and the counts add up."""
@@ -152,15 +134,8 @@ def test_volume_three_processors_300_uploads(emulator: str, tmp_path: Path) -> N
     body.write_text("line\n")
     started = time.monotonic()
     with deploy(emulator, template, {}, quiet, concurrency=2) as session:
-        plan: list[tuple[str, str, str | None]] = []  # (processor's bucket, key, expected)
-        for i in range(300):
-            name = ("Alpha", "Beta", "Gamma")[i % 3]
-            if i % 5 == 4:  # one in five does not match its bucket's processor
-                key = {"Alpha": f"b/{i}.txt", "Beta": f"x/{i}.bb", "Gamma": f"c/{i}.cc"}[name]
-                plan.append((name, key, None))
-            else:
-                key = {"Alpha": f"a/{i} ü.txt", "Beta": f"x/{i}+y.b", "Gamma": f"c/{i}=(z).c"}[name]
-                plan.append((name, key, name))
+        # (processor's bucket, key, expected): bench/local.py times the same workload.
+        plan = volume_plan(300)
         for name, key, _ in plan:
             session.upload(body, key, session.processors[name])
             session.dispatch()

@@ -27,7 +27,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("stepfunctions", "service", "autoscaling"),
     ("eventbridge", "ecs", "stack"),
     ("agent", "launches"),
-    ("emulator",),
+    ("emulator", "forked"),
+    ("forkserver", "moto_server"),
     ("model",),
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -70,11 +70,16 @@ def test_how_many_processors_of_each_mode_fit_in_one_stack(delivery: str) -> Non
 def test_expansion_is_faster_than_sam_per_output_resource(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A ratio in one run, not a timing: generous (BENCHMARKS.md has the measured ratio)."""
+    """A ratio in one run, not a timing: generous (BENCHMARKS.md has the measured ratio).
+    The suite runs on every core (pytest-xdist), so another test's load comes and goes:
+    the two sides alternate, and each keeps its fastest call, the least disturbed."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"))
     from private_s3_processor import expand
 
     ctx = context()
-    ours_ms, ours_resources = warm(lambda t: expand(t, ctx), processors_template(40), 5)
-    sam_ms, sam_resources = warm(sam_translate, sam_template(40), 5)
+    ours, sam = [], []
+    for _ in range(5):
+        ours.append(warm(lambda t: expand(t, ctx), processors_template(40), 1))
+        sam.append(warm(sam_translate, sam_template(40), 1))
+    (ours_ms, ours_resources), (sam_ms, sam_resources) = min(ours), min(sam)
     assert (sam_ms / sam_resources) / (ours_ms / ours_resources) > 1.0

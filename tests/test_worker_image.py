@@ -24,11 +24,13 @@ from tests.conftest import BUCKET, ROOT, client, find_python313, put
 
 WORKER = ROOT / "worker"
 DOCKERFILE = (WORKER / "Dockerfile").read_text(encoding="utf-8")
-REQUIREMENTS = [
-    line.split("==")[0].strip().lower()
+PINS = [
+    line.strip()
     for line in (WORKER / "requirements.txt").read_text().splitlines()
     if line.strip() and not line.startswith("#")
 ]
+# The distribution names, extras aside (boto3[crt] is boto3, with awscrt besides).
+REQUIREMENTS = [re.split(r"[\[=]", pin, maxsplit=1)[0].lower() for pin in PINS]
 
 
 def third_party_imports() -> set[str]:
@@ -75,6 +77,12 @@ def test_every_import_is_installed_by_the_image_and_every_requirement_used() -> 
         assert requirement in imports, f"{requirement} is installed but never imported"
 
 
+def test_every_requirement_is_pinned_and_awscrt_comes_with_botocore() -> None:
+    """INTEGRITY=s3 needs awscrt for CRC64NVME and CRC32C; botocore's crt extra pins it."""
+    assert all(re.fullmatch(r"[\w.-]+(\[[\w,]+\])?==[\w.]+", pin) for pin in PINS), PINS
+    assert "boto3[crt]" in {pin.split("==")[0] for pin in PINS}
+
+
 def test_dockerfile_is_small_and_safe() -> None:
     stages = re.findall(r"^FROM (\S+)", DOCKERFILE, re.M)
     assert len(stages) == 2, "multi-stage: build, then a clean final stage"
@@ -114,31 +122,45 @@ def image_like_install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     yield python, deps
 
 
-def test_worker_runs_from_the_image_dependency_set_alone(
-    image_like_install: tuple[str, Path], endpoint: str
-) -> None:
-    python, deps = image_like_install
-    event = put(endpoint, "in/image.csv", b"h\n1\n")
-    env = {
-        **aws_env(endpoint),
-        **event,
-        "OUTPUT_PREFIX": "out-image/",
-        "PYTHONPATH": f"{WORKER}{os.pathsep}{deps}",
-    }
+def image_worker(
+    install: tuple[str, Path], endpoint: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m private_s3_worker`` from the image's dependency set alone."""
+    python, deps = install
+    full = {**aws_env(endpoint), **env, "PYTHONPATH": f"{WORKER}{os.pathsep}{deps}"}
     # -I ignores PYTHONPATH, so the paths go in by hand; -S keeps site-packages out.
     probe = (
         "import sys, os; sys.path[:0] = os.environ['PYTHONPATH'].split(os.pathsep); "
         "from private_s3_worker.__main__ import main; sys.exit(main([]))"
     )
-    run = subprocess.run(
+    return subprocess.run(
         [python, "-I", "-S", "-c", probe],
-        env=env,
+        env=full,
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
+
+
+def test_worker_runs_from_the_image_dependency_set_alone(
+    image_like_install: tuple[str, Path], endpoint: str
+) -> None:
+    event = put(endpoint, "in/image.csv", b"h\n1\n")
+    run = image_worker(image_like_install, endpoint, **event, OUTPUT_PREFIX="out-image/")
     assert run.returncode == 0, run.stdout + run.stderr
     assert json.loads(run.stdout.splitlines()[-1])["outcome"] == "processed"
     listed = client(endpoint).list_objects_v2(Bucket=BUCKET, Prefix="out-image/")
     assert [o["Key"].rsplit("/", 1)[1] for o in listed["Contents"]] == ["manifest.json"]
+
+
+def test_the_image_dependency_set_verifies_s3s_default_checksum(
+    image_like_install: tuple[str, Path], endpoint: str
+) -> None:
+    """CRC64NVME, what S3 stores when an upload sent no checksum, is verified by the
+    image's botocore (awscrt installed), not skipped."""
+    event = put(endpoint, "in/image-crc64.bin", b"z" * 5000, ChecksumAlgorithm="CRC64NVME")
+    run = image_worker(image_like_install, endpoint, **event, INTEGRITY="s3")
+    assert run.returncode == 0, run.stdout + run.stderr
+    record = json.loads(run.stdout.splitlines()[-1])["integrity"]
+    assert (record["method"], record["algorithm"]) == ("s3", "CRC64NVME"), record

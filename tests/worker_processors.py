@@ -64,3 +64,26 @@ def another_run_publishes_first(source: SourceObject, outputs: Outputs) -> dict[
     boto3.client("s3").put_object(Bucket=source.bucket, Key=base + MANIFEST, Body=b"{}")
     outputs.put("result.txt", source.body.read())
     return {"run": "this"}
+
+
+def process_facts(source: SourceObject, outputs: Outputs) -> dict[str, Any]:
+    """What the process running the task is (tests/test_local_forkserver.py compares a
+    forked worker's with a fresh interpreter's): its environment, directory, process
+    group, stdin, argv, module path head, and a draw of its random generator."""
+    import random
+    import sys
+
+    source.body.read()
+    stdin, devnull = os.fstat(0), os.stat(os.devnull)
+    return {
+        "environment": dict(os.environ),
+        "cwd": os.getcwd(),
+        "group_leader": os.getpgid(0) == os.getpid(),
+        "stdin_is_devnull": (stdin.st_dev, stdin.st_ino) == (devnull.st_dev, devnull.st_ino),
+        "argv": sys.argv,
+        "main": sys.modules["__main__"].__spec__.name if sys.modules["__main__"].__spec__ else "",
+        "path_head": sys.path[:2],
+        "random": random.random(),
+        "stdout_encoding": sys.stdout.encoding,
+        "stdout_line_buffering": sys.stdout.line_buffering,
+    }

@@ -13,7 +13,10 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .integrity import Integrity
 
 MAX_OUTPUT_NAME_BYTES = 100
 
@@ -28,7 +31,11 @@ class Readable(Protocol):
 
 @dataclass(frozen=True)
 class SourceObject:
-    """The object that triggered the task, pinned to the ETag (and version) of its event."""
+    """The object that triggered the task, pinned to the ETag (and version) of its event.
+
+    ``integrity`` is what the worker checks about ``body`` as it streams (``INTEGRITY``):
+    its ``method``, and once the body was read to its end, its ``checksum``. None when a
+    processor is called outside the worker."""
 
     bucket: str
     key: str
@@ -38,6 +45,7 @@ class SourceObject:
     content_type: str
     metadata: Mapping[str, str]
     body: Readable
+    integrity: Integrity | None = None
 
 
 @dataclass

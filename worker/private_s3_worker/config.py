@@ -10,6 +10,9 @@ from dataclasses import dataclass
 MAX_KEY_BYTES = 1024
 _ETAG = re.compile(r'^"?[0-9a-fA-F]{32}(-\d+)?"?$')
 _PROCESSOR = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+# INTEGRITY (README, "The worker"; private_s3_worker.integrity): the first is the default.
+INTEGRITY_MODES = ("sha256", "s3", "none")
+_SHOWN = 40  # characters of a bad value quoted in an error: one log line, not the input
 
 
 class ConfigError(Exception):
@@ -25,6 +28,7 @@ class Config:
     version_id: str | None
     output_prefix: str | None
     processor: str | None
+    integrity: str = INTEGRITY_MODES[0]
 
     @property
     def etag_hex(self) -> str:
@@ -55,7 +59,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> Config:
     # placeholder text itself, which is not a version.
     if version == "<versionId>":
         version = None
-    output_prefix, processor = task_settings(env)
+    output_prefix, processor, integrity = task_settings(env)
     return Config(
         bucket=bucket,
         key=key,
@@ -64,6 +68,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> Config:
         version_id=version,
         output_prefix=output_prefix,
         processor=processor,
+        integrity=integrity,
     )
 
 
@@ -76,10 +81,23 @@ def quoted(etag: str) -> str:
     return f'"{etag.strip(chr(34))}"'
 
 
-def task_settings(env: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """What the task definition sets for every object: OUTPUT_PREFIX and PROCESSOR."""
+def task_settings(env: Mapping[str, str]) -> tuple[str | None, str | None, str]:
+    """What the task definition sets for every object: OUTPUT_PREFIX, PROCESSOR and
+    INTEGRITY."""
     output_prefix = env.get("OUTPUT_PREFIX") or None
     processor = env.get("PROCESSOR") or None
     if processor is not None and not _PROCESSOR.match(processor):
         raise ConfigError(f"PROCESSOR must look like package.module:function (got {processor!r})")
-    return output_prefix, processor
+    return output_prefix, processor, integrity_mode(env)
+
+
+def integrity_mode(env: Mapping[str, str]) -> str:
+    """INTEGRITY: sha256 (unset or empty), s3 or none; case and surrounding blanks aside."""
+    raw = env.get("INTEGRITY", "")
+    mode = raw.strip().lower()
+    if not mode:
+        return INTEGRITY_MODES[0]
+    if mode not in INTEGRITY_MODES:
+        shown = repr(raw) if len(raw) <= _SHOWN else repr(raw[:_SHOWN]) + "…"
+        raise ConfigError(f"INTEGRITY must be one of {', '.join(INTEGRITY_MODES)} (got {shown})")
+    return mode

@@ -83,7 +83,7 @@ def from_event(body: str, env: Mapping[str, str] | None = None) -> Config:
     # An unversioned bucket's event has no version-id; an empty one is no version either.
     if version is not None and not isinstance(version, str):
         raise ConfigError(f"detail.object.version-id must be a string (got {_show(version)})")
-    output_prefix, processor = task_settings(env)
+    output_prefix, processor, integrity = task_settings(env)
     return Config(
         bucket=bucket,
         key=key,
@@ -92,4 +92,5 @@ def from_event(body: str, env: Mapping[str, str] | None = None) -> Config:
         version_id=version or None,
         output_prefix=output_prefix,
         processor=processor,
+        integrity=integrity,
     )

@@ -20,7 +20,8 @@ class ExitCode(IntEnum):
     #: a backslash, README "Keys"); ``private-s3-processor redrive`` recovers the true key
     #: from the version ID. sysexits' EX_NOINPUT. A failure: the upload is dead-lettered.
     UNKNOWN_KEY = 66
-    #: Processing failed (the processor raised, or S3 kept failing after retries).
+    #: Processing failed (the processor raised, S3 kept failing after retries, or with
+    #: INTEGRITY=s3 the bytes read did not match S3's stored checksum).
     #: Nothing was written; the event can be re-driven.
     FAILED = 70
     #: Bad configuration: a missing or malformed input, or an unloadable PROCESSOR.

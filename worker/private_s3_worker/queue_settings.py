@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .config import ConfigError
+from .config import ConfigError, integrity_mode
 
 # SQS ReceiveMessage: MaxNumberOfMessages 1-10, WaitTimeSeconds 0-20; a visibility timeout
 # is 0-43,200 s (12 hours), and ChangeMessageVisibility cannot take a message past 12
@@ -69,6 +69,9 @@ def from_environment(env: Mapping[str, str] | None = None) -> QueueSettings:
     if not url.startswith(("https://", "http://")):
         raise ConfigError(f"QUEUE_URL must be the queue's URL (got {url!r})")
     idle = _integer(env, "QUEUE_IDLE_EXIT_SECONDS", 0, 0, 86_400)
+    # Read again for each message (event.from_event); checked here too, so a bad value
+    # stops the task at once (exit 78) instead of failing every message to the DLQ.
+    integrity_mode(env)
     return QueueSettings(
         queue_url=url,
         concurrency=_integer(env, "QUEUE_CONCURRENCY", 4, 1, 64),

@@ -19,6 +19,7 @@ from . import log
 from .api import Outputs, Processor, SourceObject
 from .config import Config, ConfigError, from_environment
 from .exitcodes import ExitCode
+from .integrity import IntegrityError
 from .keys import MANIFEST, output_base
 from .source import Gone, StreamError, UnknownKey, key_listed, open_source
 
@@ -30,10 +31,17 @@ def s3_client(pool: int = 10) -> Any:
     the gateway endpoint), botocore's standard or adaptive retries, and AWS_ENDPOINT_URL
     when set (botocore reads it), so the same code runs against the emulator. ``pool``:
     connections kept (botocore's default is 10); queue mode shares one client between
-    its threads, which boto3 documents as safe for clients (not for resources)."""
+    its threads, which boto3 documents as safe for clients (not for resources).
+
+    ``when_required``: botocore's default (``when_supported``) asks every GetObject for
+    S3's checksum and computes a CRC over the first response, which it checks only when
+    the body is read past its end; the worker stops at Content-Length, so that CPU bought
+    nothing. ``INTEGRITY=s3`` asks for it explicitly and finishes the check
+    (``integrity``)."""
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     config = BotoConfig(
         retries=retries(),
+        response_checksum_validation="when_required",
         s3={"us_east_1_regional_endpoint": "regional"},
         connect_timeout=5,
         read_timeout=60,
@@ -118,6 +126,8 @@ def process_object(cfg: Config, client: Callable[[], Any], report: Report) -> Ex
     except UnknownKey as exc:
         # The event's own facts, for redrive to find the true key by version and ETag.
         return finish(ExitCode.UNKNOWN_KEY, size=cfg.size, error=str(exc))
+    except IntegrityError as exc:
+        return finish(ExitCode.FAILED, error=f"integrity: {exc}")
     except (ClientError, BotoCoreError, StreamError) as exc:
         return finish(ExitCode.FAILED, error=f"S3: {type(exc).__name__}: {exc}")
     except Exception as exc:  # the exit code must stay one of the documented ones
@@ -154,14 +164,20 @@ def _process(
     try:
         try:
             result = processor(source, outputs)
-        except (Gone, StreamError, ClientError, BotoCoreError):
+        except (Gone, StreamError, ClientError, BotoCoreError, IntegrityError):
             raise
         except Exception as exc:  # the user's code: any failure is reported, nothing written
+            mismatch = source.integrity.mismatch if source.integrity else None
+            if mismatch:  # the processor re-raised the integrity error as its own
+                return finish(ExitCode.FAILED, error=f"integrity: {mismatch}")
             return finish(ExitCode.FAILED, error=f"processor: {type(exc).__name__}: {exc}")
         finally:
             source.body.close()
+        # Raises IntegrityError on a mismatch, even one the processor caught.
+        integrity = source.integrity.record() if source.integrity else {"method": "none"}
+        facts["integrity"] = integrity
         try:
-            manifest = _manifest(cfg, source, result, outputs)
+            manifest = _manifest(cfg, source, result, outputs, integrity)
         except (TypeError, ValueError) as exc:
             return finish(ExitCode.FAILED, error=f"processor returned {exc}")
         try:
@@ -180,7 +196,9 @@ def _process(
         outputs.close()
 
 
-def _manifest(cfg: Config, source: SourceObject, result: Any, outputs: Outputs) -> bytes:
+def _manifest(
+    cfg: Config, source: SourceObject, result: Any, outputs: Outputs, integrity: dict[str, Any]
+) -> bytes:
     """The manifest as JSON; a result that is not a JSON map is the processor's error."""
     if result is not None and not isinstance(result, Mapping):
         raise TypeError(f"a {type(result).__name__}, not a map (or None)")
@@ -193,6 +211,7 @@ def _manifest(cfg: Config, source: SourceObject, result: Any, outputs: Outputs) 
             "size": source.size,
         },
         "processor": cfg.processor or DEFAULT_PROCESSOR,
+        "integrity": integrity,
         "result": dict(result or {}),
         "outputs": sorted(outputs.staged),
     }

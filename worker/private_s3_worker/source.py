@@ -9,10 +9,11 @@ import threading
 from typing import Any
 from urllib.parse import unquote_plus
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
 
 from .api import SourceObject
 from .config import Config
+from .integrity import Integrity, IntegrityError, for_response
 
 NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
 CHANGED = {"PreconditionFailed", "412"}
@@ -75,9 +76,12 @@ def open_source(client: Any, cfg: Config) -> tuple[SourceObject, str]:
     key has a history in the bucket, :class:`UnknownKey` when it has none."""
     outcomes = []
     missing = []  # forms S3 answered "no such key/version" for
+    # Only INTEGRITY=s3 asks for S3's stored checksum (the client does not by default:
+    # run.s3_client).
+    checksum = {"ChecksumMode": "ENABLED"} if cfg.integrity == "s3" else {}
     for form, key in key_forms(cfg.key):
         try:
-            response = client.get_object(Bucket=cfg.bucket, Key=key, **_pin(cfg))
+            response = client.get_object(Bucket=cfg.bucket, Key=key, **_pin(cfg), **checksum)
         except ClientError as exc:
             code = _code(exc)
             if code in NOT_FOUND or code in CHANGED:
@@ -91,7 +95,12 @@ def open_source(client: Any, cfg: Config) -> tuple[SourceObject, str]:
                 missing.append(key)
                 continue
             raise
-        body = ResumableBody(client, cfg.bucket, key, _pin(cfg), response)
+        try:
+            integrity = for_response(cfg.integrity, response)
+        except IntegrityError:
+            response["Body"].close()
+            raise
+        body = ResumableBody(client, cfg.bucket, key, _pin(cfg), response, integrity)
         source = SourceObject(
             bucket=cfg.bucket,
             key=key,
@@ -101,6 +110,7 @@ def open_source(client: Any, cfg: Config) -> tuple[SourceObject, str]:
             content_type=str(response.get("ContentType", "")),
             metadata=dict(response.get("Metadata", {})),
             body=Prefetch(body),
+            integrity=integrity,
         )
         return source, form
     tried = f" [{'; '.join(outcomes)}]"
@@ -164,10 +174,20 @@ def key_listed(client: Any, bucket: str, key: str) -> bool:
 class ResumableBody(io.RawIOBase):
     """The object's bytes. A connection that drops mid-object is resumed with a ranged
     GET from the last byte received, still pinned to the same ETag, so the stream the
-    processor reads is exactly the object or an error, never a silent truncation."""
+    processor reads is exactly the object or an error, never a silent truncation.
+
+    Every byte goes through ``integrity`` once, whichever response brought it: the SDK's
+    checksummed first body counts its own (``Integrity.counts``), a ranged one carries no
+    object checksum, so its bytes are fed here; at the last byte the check is finished."""
 
     def __init__(
-        self, client: Any, bucket: str, key: str, pin: dict[str, str], response: dict[str, Any]
+        self,
+        client: Any,
+        bucket: str,
+        key: str,
+        pin: dict[str, str],
+        response: dict[str, Any],
+        integrity: Integrity,
     ) -> None:
         super().__init__()
         self._client = client
@@ -175,8 +195,10 @@ class ResumableBody(io.RawIOBase):
         self._key = key
         self._pin = pin
         self._stream = response["Body"]
-        self._length = int(response.get("ContentLength", 0))
+        self.length = int(response.get("ContentLength", 0))
         self._offset = 0
+        self.integrity = integrity
+        self._counted = integrity.counts(self._stream)
         self.resumes = 0
 
     def readable(self) -> bool:
@@ -185,19 +207,28 @@ class ResumableBody(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         """Up to ``size`` bytes, as the network delivered them (no copy)."""
         if size is None or size < 0:
-            size = max(self._length - self._offset, 0)
+            size = max(self.length - self._offset, 0)
         while True:
-            if self._offset >= self._length or size == 0:
+            if self._offset >= self.length:
+                self.integrity.finish()  # an empty object ends before any byte
+                return b""
+            if size == 0:
                 return b""
             try:
                 data: bytes = self._stream.read(size)
+            except FlexibleChecksumError as exc:  # the SDK's own check: not a dropped line
+                raise IntegrityError(str(exc)) from exc
             except (BotoCoreError, OSError, ValueError) as exc:
                 self._resume(exc)
                 continue
             if not data:
-                self._resume(EOFError(f"stream ended at byte {self._offset} of {self._length}"))
+                self._resume(EOFError(f"stream ended at byte {self._offset} of {self.length}"))
                 continue
+            if not self._counted:
+                self.integrity.update(data)
             self._offset += len(data)
+            if self._offset >= self.length:
+                self.integrity.finish()  # raises IntegrityError on a mismatch
             return data
 
     def readinto(self, buffer: Any) -> int:
@@ -224,12 +255,17 @@ class ResumableBody(io.RawIOBase):
                 raise Gone(f"changed while being read ({_code(exc)})") from exc
             raise
         self._stream = response["Body"]
+        self._counted = False  # a ranged body: its bytes are fed by ``read``
 
 
 class Prefetch(io.RawIOBase):
     """Reads ahead in a thread, up to DEPTH chunks, so receiving from the network and
     the processor's work (hashing releases the GIL) overlap on separate cores. Memory
-    stays bounded by DEPTH chunks."""
+    stays bounded by DEPTH chunks.
+
+    ``delivered`` counts the bytes handed to the reader; when it has them all, the
+    integrity check is told (``Integrity.read_to_end``): what the record vouches for
+    follows the processor's reads, not the read-ahead's."""
 
     DEPTH = 2
 
@@ -240,6 +276,7 @@ class Prefetch(io.RawIOBase):
         self._stop = threading.Event()
         self._pending = memoryview(b"")
         self._done = False
+        self.delivered = 0
         self._thread = threading.Thread(target=self._fill, name="s3-prefetch", daemon=True)
         self._thread.start()
 
@@ -267,6 +304,13 @@ class Prefetch(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             return b"".join(iter(lambda: self.read(CHUNK), b""))
+        data = self._next(size)
+        self.delivered += len(data)
+        if self.delivered >= self._raw.length:
+            self._raw.integrity.read_to_end()
+        return data
+
+    def _next(self, size: int) -> bytes:
         if not self._pending and not self._done:
             item = self._queue.get()
             if isinstance(item, BaseException):
@@ -300,3 +344,11 @@ class Prefetch(io.RawIOBase):
     @property
     def resumes(self) -> int:
         return self._raw.resumes
+
+    @property
+    def integrity(self) -> Integrity:
+        return self._raw.integrity
+
+    @property
+    def length(self) -> int:
+        return self._raw.length

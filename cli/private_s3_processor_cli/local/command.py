@@ -138,6 +138,7 @@ def _run(args: argparse.Namespace, stop: Stop) -> int:
         if stop.requested:
             return _interrupted(stop, "while the emulator was starting")
         progress(f"emulator at {endpoint}")
+        emulator_ready = time.monotonic()
         session = deploy(
             endpoint,
             Path(args.template),
@@ -148,6 +149,7 @@ def _run(args: argparse.Namespace, stop: Stop) -> int:
             time_scale=args.time_scale,
             limits=limits,
         )
+        stack_ready = time.monotonic()
         total = None if args.watch else len(files)
         with session, status_line(lambda: counts(session.results(), total)):
             _fits_the_quota(session.processors, limits)
@@ -170,6 +172,11 @@ def _run(args: argparse.Namespace, stop: Stop) -> int:
             retriggered=len(session.retriggered),
             faults=session.faults,
             elapsed=time.monotonic() - started,
+            phases={
+                "emulator": emulator_ready - started,
+                "stack": stack_ready - emulator_ready,
+                "uploads to results": time.monotonic() - stack_ready,
+            },
             quota=session.ecs.quota.counts,
             notes=session.notes,
         )

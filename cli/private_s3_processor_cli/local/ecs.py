@@ -6,6 +6,7 @@ for the session to run."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -21,10 +22,12 @@ from typing import Any
 
 from ..quota import Quota
 from .emulator import aws_env
+from .forked import FRESH, ForkedWorker, ForkServer, ForkServerError, forks
 from .launches import LaunchError, LaunchFaults
 from .model import Processor, Row
 
 STARTED_BY = "private-s3-local"  # RunTask's startedBy for the tasks the session launches
+Worker = subprocess.Popen[str] | ForkedWorker  # a task's process, started either way
 
 
 @dataclass
@@ -164,7 +167,7 @@ def run_worker(endpoint: str, p: Processor, row: Row, cwd: Path) -> None:
             raise
         finally:
             _WORKERS.discard(proc)
-    run = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    run = subprocess.CompletedProcess(proc.args, proc.wait(), stdout, stderr)
     row.duration_s = round(time.monotonic() - start, 3)
     row.exit_code = run.returncode
     last = _last_json(run.stdout)
@@ -174,34 +177,100 @@ def run_worker(endpoint: str, p: Processor, row: Row, cwd: Path) -> None:
         row.status = f"exited {run.returncode}: {run.stderr.strip()[-200:]}"
 
 
-_WORKERS: set[subprocess.Popen[str]] = set()  # the workers running now
+_WORKERS: set[Worker] = set()  # the workers running now
 _LAUNCHING = threading.Lock()  # held while a worker is started and registered
 _STOPPING = False  # set by stop_workers(): no worker starts after it
+# The fork server of each working directory (forkserver.py), started at its first
+# worker; None where one could not start (its workers then start fresh).
+_SERVERS: dict[Path, ForkServer | None] = {}
 
 
-def start_worker(command: list[str], env: Mapping[str, str], cwd: Path) -> subprocess.Popen[str]:
+def start_worker(command: list[str], env: Mapping[str, str], cwd: Path) -> Worker:
     """A worker process, registered so that an immediate stop terminates it; the caller
-    reads its output and removes it with ``forget_worker`` once it has ended."""
+    reads its output and removes it with ``forget_worker`` once it has ended. The
+    project's worker is forked from a pre-imported server when it can be (the same
+    process, environment and exit status, without the imports: forkserver.py); any
+    other command, or a task whose interpreter settings differ, starts fresh."""
+    server = _server(cwd) if forks(command) else None  # outside the launch lock
     with _LAUNCHING:
         if _STOPPING:
             raise SystemExit(1)  # this thread ends; the process is exiting anyway
-        proc = subprocess.Popen(
-            command,
-            env=dict(env),
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            # Like a Fargate task, the worker does not receive the Ctrl-C typed at `local`
-            # (which then lets the running tasks finish before it prints the table).
-            start_new_session=True,
-        )
+        proc: Worker | None = None
+        if server is not None and server.serves(env, cwd):
+            try:
+                proc = server.start(command, env)
+            except (ForkServerError, OSError):
+                _retire(cwd, server)  # fresh interpreters from now on
+        if proc is None:
+            proc = subprocess.Popen(
+                command,
+                env=dict(env),
+                cwd=cwd,
+                # A Fargate task has no stdin; a forked worker reads /dev/null too.
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                # Like a Fargate task, the worker does not receive the Ctrl-C typed at
+                # `local` (which then lets the running tasks finish before it prints the
+                # table).
+                start_new_session=True,
+            )
         _WORKERS.add(proc)
     return proc
 
 
-def forget_worker(proc: subprocess.Popen[str]) -> None:
+_BUILDING = threading.Lock()  # held while a server starts (never with _LAUNCHING)
+
+
+def _server(cwd: Path) -> ForkServer | None:
+    """This directory's fork server, started now if it has none yet. Started outside
+    _LAUNCHING, which an immediate stop must get at once; one that finishes starting
+    after that stop is closed, not used."""
+    if os.environ.get(FRESH):
+        return None
+    with _BUILDING:
+        if cwd not in _SERVERS:
+            # The flow's own environment, never a task's (each child gets its task's),
+            # with the PYTHONPATH run_worker gives a task: the directory first.
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH", "")]))
+            try:
+                _SERVERS[cwd] = ForkServer(cwd, env)
+            except (ForkServerError, OSError):
+                _SERVERS[cwd] = None  # fresh interpreters, as before the server existed
+        server = _SERVERS[cwd]
+    if server is not None and _STOPPING:
+        server.close()
+        return None
+    return server
+
+
+def _retire(cwd: Path, server: ForkServer) -> None:
+    """A server that failed a start is closed and never used again."""
+    with _BUILDING:
+        if _SERVERS.get(cwd) is server:
+            _SERVERS[cwd] = None
+    server.close()
+
+
+def warm_server(cwd: Path) -> None:
+    """Start ``cwd``'s fork server in the background (its imports take as long as a
+    fresh worker's), so that it is ready by the first task."""
+    threading.Thread(target=_server, args=(cwd,), name="fork-server", daemon=True).start()
+
+
+def forget_worker(proc: Worker) -> None:
     _WORKERS.discard(proc)
+
+
+@atexit.register
+def close_servers() -> None:
+    """End the fork servers (each would also end when this process does). Without the
+    launch lock: an immediate stop (``stop_workers``) holds it to the end."""
+    for server in list(_SERVERS.values()):
+        if server is not None:
+            server.close()
 
 
 def stop_workers() -> None:

@@ -51,10 +51,13 @@ def moto_server(log: Path) -> Iterator[str]:
     foreground process group, and the server must outlive that signal so that the
     process that started it can finish its work, print its summary and then stop it."""
     port = free_port()
-    moto = Path(sys.executable).parent / "moto_server"
+    # moto's server, its directory listing taken once (moto_server.py). -P: nothing is
+    # imported from the working directory (a responses.py there would shadow moto's
+    # dependency), as with the moto_server script.
+    moto = [sys.executable, "-P", "-m", f"{__package__}.moto_server"]
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+            [*moto, "-H", "127.0.0.1", "-p", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -183,10 +183,12 @@ def print_results(
     retriggered: int,
     faults: LaunchFaults,
     elapsed: float,
+    phases: Mapping[str, float] | None = None,
     quota: Counter[str] | None = None,
     notes: list[str] | None = None,
 ) -> None:
-    """The rows as JSON lines; or the table, each output, and the summary."""
+    """The rows as JSON lines; or the table, each output, and the summary (its time
+    split into ``phases``, seconds each, when given)."""
     if as_json:
         for row in rows:
             print(json.dumps(row.as_json(), ensure_ascii=False))
@@ -205,6 +207,7 @@ def print_results(
         f"{sum(1 for r in rows if r.exit_code == 0)} processed (exit 0), "
         + (f"{redriven} redriven, " if redriven else "")
         + f"{retriggered} outputs re-triggered a processor; {elapsed:.1f}s"
+        + (" (" + ", ".join(f"{n} {t:.1f}s" for n, t in phases.items()) + ")" if phases else "")
     )
     if set(outcomes) - {"processed"} or faults.failures or faults.throttling:
         print(

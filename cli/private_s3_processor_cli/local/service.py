@@ -26,12 +26,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from subprocess import Popen, TimeoutExpired
+from subprocess import TimeoutExpired
 from typing import Any
 
 from ..scaling import statistic
 from .agent import Agent
-from .ecs import Ecs, forget_worker, start_worker
+from .ecs import Ecs, Worker, forget_worker, start_worker
 from .emulator import aws_env
 from .launches import LaunchError
 from .model import Processor
@@ -56,7 +56,7 @@ Sink = Callable[[str, dict[str, Any]], None]  # (task ARN, a JSON line of its wo
 @dataclass
 class Task:
     arn: str
-    proc: Popen[str]
+    proc: Worker
     stopping: bool = False  # SIGTERM sent (scale-in or the end of the session)
     # The worker said it serves the queue: its SIGTERM handler is in place from then on
     # (a container is not signalled before it runs either).

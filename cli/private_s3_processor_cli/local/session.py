@@ -19,7 +19,7 @@ from typing import Any
 
 from ..quota import Quota, QuotaLimits
 from .delivery import MODES, Mode, Services, processors_of
-from .ecs import Ecs
+from .ecs import Ecs, warm_server
 from .emulator import clients
 from .eventbridge import documented_shape, tap_queue
 from .launches import LaunchFaults
@@ -203,6 +203,7 @@ def deploy(
 ) -> Session:
     """Expand ``template``, create it as a new stack in the emulator, and return the
     session that uploads to it and plays its events."""
+    warm_server(Path.cwd())  # ready by the first task, while the stack is created
     aws = clients(endpoint)
     expanded, values = expand_for_emulator(template, given, aws, progress)
     tap = tap_queue(aws)
