@@ -11,6 +11,7 @@ import atexit
 import os
 import runpy
 import sys
+from collections.abc import Callable
 
 
 def _report() -> None:
@@ -21,8 +22,10 @@ def _report() -> None:
                     out.write(line.split()[1])
 
 
-def main() -> None:
-    atexit.register(_report)
+def main(report: Callable[[], None] | None = None) -> None:
+    """Run the target given on the command line; ``report`` at exit (this module's
+    peak-RSS file when not given)."""
+    atexit.register(report or _report)
     mode, target, *rest = sys.argv[1:]
     sys.argv = [target, *rest]
     if mode == "-m":

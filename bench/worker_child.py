@@ -13,15 +13,14 @@ hundred MB costs, so subtracting a separate run's would drown the figure.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import resource
-import runpy
-import sys
 from typing import Any
 
 import botocore.client
+
+from bench import peak
 
 _marks: list[float] = []
 _original = botocore.client.BaseClient._make_api_call
@@ -58,13 +57,7 @@ def _report() -> None:
 
 def main() -> None:
     botocore.client.BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
-    atexit.register(_report)
-    mode, target, *rest = sys.argv[1:]
-    sys.argv = [target, *rest]
-    if mode == "-m":
-        runpy.run_module(target, run_name="__main__", alter_sys=True)
-    else:
-        exec(compile(target, "<bench>", "exec"), {"__name__": "__main__"})
+    peak.main(report=_report)
 
 
 if __name__ == "__main__":

@@ -179,6 +179,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    # xdist would reorder the units by their number of tests, largest first: the two
+    # single-test 1,000-upload units then started last, each on a core already busy.
+    config.option.loadscopereorder = False
+
     class Units(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
             return work_unit(nodeid)
