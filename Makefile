@@ -137,14 +137,16 @@ demo: $(RUNTIME_STAMP)
 # Figures into BENCHMARKS.md (each section names its command): the worker on 1 MB,
 # 100 MB and 1 GB objects against a bare get_object loop, same emulator, same run; then
 # a simulated burst of 10,000 uploads into each delivery mode (simulated time, seconds);
-# the local flow with fresh worker interpreters against the fork server.
-bench: $(STAMP)
+# the local flow with fresh worker interpreters against the fork server; the test suite
+# as make test runs it (wall, CPU, longest tests: about 12 minutes on 2 cores).
+bench: $(STAMP) $(TOOLS_STAMP) $(GUARD_STAMP)
 	$(PY) -m bench.worker
 	$(PY) -m bench.worker_paced
 	$(PY) -m bench.transform
 	$(PY) -m bench.delivery
 	$(PY) -m bench.burst
 	$(PY) -m bench.local
+	TOOLS_VENV=$(TOOLS_VENV) $(PY) -m bench.suite
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) build dist .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
