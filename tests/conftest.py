@@ -15,6 +15,8 @@ import boto3
 import pytest
 from private_s3_processor_cli.local.emulator import moto_server
 
+from tests.faults import FaultProxy
+
 ROOT = Path(__file__).resolve().parent.parent
 # The project keeps its own copy of the shared payloads so a clone is self-contained.
 EVENTS = ROOT / "tests" / "events"
@@ -72,6 +74,15 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An empty moto server for one test module (the local-flow tests create stacks)."""
     with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
         yield url
+
+
+@pytest.fixture
+def proxy(endpoint: str) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the module's emulator (tests/faults.py)."""
+    fault_proxy = FaultProxy(endpoint)
+    fault_proxy.start()
+    yield fault_proxy
+    fault_proxy.stop()
 
 
 def quiet(message: str) -> None:

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from private_s3_processor_cli.local.emulator import aws_env
@@ -21,14 +20,6 @@ from tests.test_worker import keys_under, worker
 
 OBJECT_GET = r"^/worker-tests/in/fault-[^?]*(\?versionId=.*)?$"
 MANIFEST_PUT = r"^/worker-tests/out-faults/.*manifest\.json"
-
-
-@pytest.fixture
-def proxy(endpoint: str) -> Iterator[FaultProxy]:
-    fault_proxy = FaultProxy(endpoint)
-    fault_proxy.start()
-    yield fault_proxy
-    fault_proxy.stop()
 
 
 def _run(

@@ -11,11 +11,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import pytest
 from botocore.config import Config
 from private_s3_processor_cli.local.emulator import aws_env
 from private_s3_worker import ExitCode, Outputs, SourceObject
@@ -258,14 +256,6 @@ def test_the_default_processor_after_another_read_hashes_what_it_read(endpoint: 
 
 
 # --- faults between the worker and the emulator ---------------------------------------
-
-
-@pytest.fixture
-def proxy(endpoint: str) -> Iterator[FaultProxy]:
-    fault_proxy = FaultProxy(endpoint)
-    fault_proxy.start()
-    yield fault_proxy
-    fault_proxy.stop()
 
 
 def _through(

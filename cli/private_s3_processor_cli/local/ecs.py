@@ -138,6 +138,12 @@ def task_environment(task: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def task_pythonpath(cwd: Path, env: Mapping[str, str]) -> str:
+    """A task's PYTHONPATH locally: its working directory first (the image's worker is
+    this checkout's), then what the environment already gave."""
+    return os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH", "")]))
+
+
 def worker_command(p: Processor) -> list[str]:
     """What the container runs, locally: the test block as written, or the worker."""
     entry = p.container.get("entryPoint") or []
@@ -155,7 +161,7 @@ def run_worker(endpoint: str, p: Processor, row: Row, cwd: Path) -> None:
     for override in row.overrides.get("containerOverrides", []):
         if override.get("name") == "worker":
             env.update({e["name"]: str(e["value"]) for e in override.get("environment", [])})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH", "")]))
+    env["PYTHONPATH"] = task_pythonpath(cwd, env)
     row.environment = {k: v for k, v in env.items() if k.startswith("S3_")}
     start = time.monotonic()
     proc = start_worker(worker_command(p), env, cwd)
@@ -234,7 +240,7 @@ def _server(cwd: Path) -> ForkServer | None:
             # The flow's own environment, never a task's (each child gets its task's),
             # with the PYTHONPATH run_worker gives a task: the directory first.
             env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH", "")]))
+            env["PYTHONPATH"] = task_pythonpath(cwd, env)
             try:
                 _SERVERS[cwd] = ForkServer(cwd, env)
             except (ForkServerError, OSError):

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..scaling import statistic
 from .agent import Agent
-from .ecs import Ecs, Worker, forget_worker, start_worker
+from .ecs import Ecs, Worker, forget_worker, start_worker, task_pythonpath
 from .emulator import aws_env
 from .launches import LaunchError
 from .model import Processor
@@ -202,9 +202,7 @@ class Service:
         env["QUEUE_WAIT_SECONDS"] = str(min(20, max(1, math.ceil(20 * self.time_scale))))
         env["QUEUE_RETRY_SECONDS"] = str(round(30 * self.time_scale))
         env["ECS_AGENT_URI"] = self.agent.uri(arn)
-        env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(self.ecs.cwd), env.get("PYTHONPATH", "")])
-        )
+        env["PYTHONPATH"] = task_pythonpath(self.ecs.cwd, env)
         try:
             proc = start_worker([sys.executable, "-m", "private_s3_worker"], env, self.ecs.cwd)
         except BaseException:
