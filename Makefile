@@ -28,10 +28,16 @@ LOCK := macros/requirements.txt
 # The lock's pins without hashes: pip would demand a hash for every other package of .venv.
 CONSTRAINTS := $(VENV)/lock-constraints.txt
 
+# make integration: the second CloudFormation engine (integration/), in its own Python 3.13
+# environment from its lock; the engine's plugins are installed from a copy so the build
+# leaves nothing in the source tree.
+INTEGRATION_VENV := .venv-integration
+INTEGRATION_STAMP := $(INTEGRATION_VENV)/.installed
+
 # make test runs on every core (pytest-xdist; the groups are in tests/conftest.py).
 TEST_WORKERS ?= auto
 
-.PHONY: all venv test lint golden snapshots docs lock build bundle release image demo bench clean
+.PHONY: all venv test integration integration-lock lint golden snapshots docs lock build bundle release image demo bench clean
 
 all: test
 
@@ -67,14 +73,45 @@ $(GUARD_STAMP): tools/guard/package.json tools/guard/package-lock.json tools/gua
 venv: $(STAMP) $(TOOLS_STAMP) $(GUARD_STAMP)
 
 lint: $(STAMP) $(TOOLS_STAMP)
-	$(BIN)/ruff check macros cli worker bench tests template.py tools/release.py cfn-lint-rules
-	$(BIN)/ruff format --check macros cli worker bench tests template.py tools/release.py cfn-lint-rules
+	$(BIN)/ruff check macros cli worker bench tests integration template.py tools/release.py cfn-lint-rules
+	$(BIN)/ruff format --check macros cli worker bench tests integration template.py tools/release.py cfn-lint-rules
 	$(BIN)/mypy macros/private_s3_processor cli/private_s3_processor_cli worker/private_s3_worker template.py tools/release.py cfn-lint-rules/RegistrySchemaProperties.py
+	$(BIN)/mypy integration --exclude integration/engine_plugins
 	$(TOOLS_VENV)/bin/hadolint worker/Dockerfile
 
 test: venv lint
 	@test -n "$(PY313)" || { echo "make test: no python3.13 found (needed by sam build for the python3.13 runtime); install it or set PY313=" >&2; exit 1; }
 	TOOLS_VENV=$(TOOLS_VENV) $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
+
+$(INTEGRATION_STAMP): integration/requirements.txt $(wildcard integration/engine_plugins/*.py integration/engine_plugins/*.toml)
+	@test -n "$(PY313)" || { echo "make integration: no python3.13 found (the engine needs it); install it or set PY313=" >&2; exit 1; }
+	rm -rf $(INTEGRATION_VENV)
+	"$(PY313)" -m venv $(INTEGRATION_VENV)
+	$(INTEGRATION_VENV)/bin/pip install --quiet --upgrade pip
+	$(INTEGRATION_VENV)/bin/pip install --quiet --no-deps -r integration/requirements.txt
+	cp -r integration/engine_plugins $(INTEGRATION_VENV)/engine-plugins-source
+	$(INTEGRATION_VENV)/bin/pip install --quiet --no-deps $(INTEGRATION_VENV)/engine-plugins-source
+	touch $@
+
+# The macro on a second CloudFormation engine started on loopback (integration/): the macro
+# stack from build/macro.yaml, build/example.yaml and every golden input through the real
+# Transform, each processed template against expand, every resource through the engine's
+# APIs, uploads through S3 -> EventBridge, every golden error as the stack's failure;
+# then everything deleted and the engine's processes gone. About 2 minutes, 4 with its
+# environment.
+integration: build $(INTEGRATION_STAMP)
+	@test "$$(uname -s)/$$(uname -m)" = Linux/x86_64 || { echo "make integration: the engine runs the macro's bundle (sam build: Linux x86_64 wheels) as a host process; this machine is $$(uname -s)/$$(uname -m)" >&2; exit 1; }
+	INTEGRATION_VENV=$(INTEGRATION_VENV) $(BIN)/pytest -q -p no:cacheprovider -p no:xdist integration
+
+# Re-pin integration/requirements.txt from integration/requirements.in; review the diff.
+integration-lock:
+	@test -n "$(PY313)" || { echo "make integration-lock: no python3.13 found; set PY313=" >&2; exit 1; }
+	rm -rf build/integration-lock && "$(PY313)" -m venv build/integration-lock
+	build/integration-lock/bin/pip install --quiet --upgrade pip
+	build/integration-lock/bin/pip install --quiet -r integration/requirements.in
+	{ echo "# The engine environment's lock (make integration-lock): every package pinned, as"; \
+	  echo "# installed on Python 3.13 from requirements.in beside this file."; \
+	  build/integration-lock/bin/pip freeze --exclude pip | sort -f; } > integration/requirements.txt
 
 # Rewrite the expected golden outputs (all, or CASES="a b"); review the diff.
 golden: $(STAMP)
@@ -149,4 +186,4 @@ bench: $(STAMP) $(TOOLS_STAMP) $(GUARD_STAMP)
 	TOOLS_VENV=$(TOOLS_VENV) $(PY) -m bench.suite
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) build dist .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS_VENV) $(INTEGRATION_VENV) build dist .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -90,28 +90,66 @@ def test_orchestrated_adds_the_transitions_of_its_definition() -> None:
     assert "5 to 9 more transitions for each launch the state machine retries" in " ".join(e.notes)
 
 
+def machine_properties(template: dict[str, Any]) -> dict[str, Any]:
+    props: dict[str, Any] = template["Resources"]["InvoicesStateMachine"]["Properties"]
+    return props
+
+
+def edited(props: dict[str, Any], change: Any) -> None:
+    """Apply ``change`` to the definition the macro wrote as DefinitionString."""
+    definition = json.loads(props["DefinitionString"])
+    change(definition)
+    props["DefinitionString"] = json.dumps(definition)
+
+
+def as_object(props: dict[str, Any], definition: Any) -> None:
+    """The definition as a ``Definition`` object, as a template written by hand may."""
+    del props["DefinitionString"]
+    props["Definition"] = definition
+
+
 def test_the_count_follows_the_definition() -> None:
     """A state added to the happy path is priced without touching the cost command."""
     template = cases.expected("orchestrated")
-    machine = template["Resources"]["InvoicesStateMachine"]["Properties"]["Definition"]
-    machine["States"]["Extra"] = {"Type": "Pass", "Next": "RunTask"}
-    machine["States"]["CheckTypes"]["Choices"][0]["Next"] = "Extra"
+
+    def extra_state(machine: dict[str, Any]) -> None:
+        machine["States"]["Extra"] = {"Type": "Pass", "Next": "RunTask"}
+        machine["States"]["CheckTypes"]["Choices"][0]["Next"] = "Extra"
+
+    edited(machine_properties(template), extra_state)
     (task,) = [t for t in estimate(template, PRICES).tasks if t.orchestrated]
     assert task.state_transitions == 5
+
+
+def test_a_definition_object_written_by_hand_is_counted_the_same() -> None:
+    """A template may give the definition as a Definition object instead."""
+    template = cases.expected("orchestrated")
+    props = machine_properties(template)
+    as_object(props, json.loads(props["DefinitionString"]))
+    (task,) = [t for t in estimate(template, PRICES).tasks if t.orchestrated]
+    assert task.state_transitions == 4
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda p: p.pop("Definition"), "no Definition object"),
-        (lambda p: p["Definition"].update(StartAt="Nowhere"), "cannot count"),
-        (lambda p: p["Definition"]["States"]["RunTask"].update(TimeoutSeconds=5), "cannot count"),
-        (lambda p: p["Definition"].update(StartAt="Failed"), "does not succeed"),
+        (lambda p: p.pop("DefinitionString"), "no DefinitionString or Definition"),
+        (lambda p: edited(p, lambda d: d.update(StartAt="Nowhere")), "cannot count"),
+        (
+            lambda p: edited(p, lambda d: d["States"]["RunTask"].update(TimeoutSeconds=5)),
+            "cannot count",
+        ),
+        (lambda p: edited(p, lambda d: d.update(StartAt="Failed")), "does not succeed"),
+        (lambda p: p.update(DefinitionString="{not json"), "DefinitionString is not JSON"),
+        (lambda p: p.update(DefinitionString="[" * 100_000), "DefinitionString is not JSON"),
+        (lambda p: p.update(DefinitionString="[]"), "DefinitionString is not a JSON object"),
+        (lambda p: p.update(DefinitionString={"Fn::Sub": "{}"}), "not a plain string"),
+        (lambda p: as_object(p, ["x"]), "Definition is not an object"),
     ],
 )
 def test_a_state_machine_it_cannot_count_is_a_clear_error(change: Any, message: str) -> None:
     template = cases.expected("orchestrated")
-    change(template["Resources"]["InvoicesStateMachine"]["Properties"])
+    change(machine_properties(template))
     with pytest.raises(CostError, match=f"InvoicesStateMachine: .*{message}"):
         estimate(template, PRICES)
 
@@ -212,19 +250,25 @@ _JSON = st.recursive(
     value=_JSON,
 )
 def test_a_broken_definition_is_a_cost_error_never_a_traceback(path: list[str], value: Any) -> None:
-    """Any value anywhere in the definition: priced, or refused with CostError."""
+    """Any value anywhere in the definition, or as the whole DefinitionString: priced,
+    or refused with CostError."""
     template = cases.expected("orchestrated")
-    node: Any = template["Resources"]["InvoicesStateMachine"]["Properties"]
-    steps = ["Definition", *path]
-    for step in steps[:-1]:
-        if isinstance(node, list) and step.isdigit() and int(step) < len(node):
-            node = node[int(step)]
-        elif isinstance(node, dict) and step in node:
-            node = node[step]
-        else:
-            return
-    if isinstance(node, dict):
-        node[steps[-1]] = value
+    props = machine_properties(template)
+    if not path:
+        props["DefinitionString"] = value
+    else:
+        node: Any = json.loads(props["DefinitionString"])
+        root = node
+        for step in path[:-1]:
+            if isinstance(node, list) and step.isdigit() and int(step) < len(node):
+                node = node[int(step)]
+            elif isinstance(node, dict) and step in node:
+                node = node[step]
+            else:
+                return
+        if isinstance(node, dict):
+            node[path[-1]] = value
+        props["DefinitionString"] = json.dumps(root)
     try:
         estimate(template, PRICES)
     except CostError as exc:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from private_s3_processor.rules import LAUNCH_DELAYS_S, LAUNCH_RETRIES
 from private_s3_processor_cli import states
+from private_s3_processor_cli.definitions import definition_of
 from private_s3_processor_cli.ecs_api import CAPACITY_REASON
 from private_s3_processor_cli.states import StatesError
 
@@ -25,7 +26,7 @@ SEND = "arn:aws:states:::sqs:sendMessage"
 def definition() -> dict[str, Any]:
     """The golden Orchestrated definition with its substitutions filled in."""
     sm = cases.expected("orchestrated")["Resources"]["InvoicesStateMachine"]["Properties"]
-    text = json.dumps(sm["Definition"])
+    text = json.dumps(definition_of(sm))
     for name, value in {
         "RunTaskSync": RUN,
         "SendMessage": SEND,

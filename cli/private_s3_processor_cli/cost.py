@@ -28,6 +28,7 @@ from .cost_queued import Volume, queued_parts
 from .cost_queued_template import queued_config, worker_environment
 from .cost_report import Estimate, Line, Part, TaskCost, render
 from .cost_template import a_map, number, properties, resources_of, value, zones
+from .definitions import DefinitionError, definition_of
 from .transitions import CountError, Transitions
 
 # The command's API: main, the tests and the docs' cost table import it from here.
@@ -149,7 +150,7 @@ def _machines(found: Mapping[str, Mapping[str, Any]]) -> dict[str, Transitions]:
                 properties(logical_id, r).get("DefinitionSubstitutions"),
                 f"the DefinitionSubstitutions of {logical_id}",
             ).get("TaskDefinition")
-        ): _transitions(logical_id, properties(logical_id, r).get("Definition"))
+        ): _transitions(logical_id, properties(logical_id, r))
         for logical_id, r in found.items()
         if r.get("Type") == "AWS::StepFunctions::StateMachine"
     }
@@ -259,10 +260,10 @@ def _notes(
     return notes
 
 
-def _transitions(logical_id: str, definition: Any) -> Transitions:
+def _transitions(logical_id: str, props: Mapping[str, Any]) -> Transitions:
     try:
-        return Transitions.of(definition)
-    except CountError as exc:
+        return Transitions.of(definition_of(props))
+    except (DefinitionError, CountError) as exc:
         raise CostError(f"{logical_id}: {exc}") from None
 
 

@@ -81,14 +81,14 @@ class Transitions:
                 AttributeError,
                 ValueError,
                 ArithmeticError,
-            ) as exc:  # a hand-edited Definition of any shape: an error, not a traceback
+            ) as exc:  # a hand-edited definition of any shape: an error, not a traceback
                 raise CountError(
-                    "cannot count the state machine's transitions (its Definition is not one "
+                    "cannot count the state machine's transitions (its definition is not one "
                     f"this command can run: {exc})"
                 ) from None
 
         if not isinstance(definition, Mapping):
-            raise CountError("the state machine has no Definition object to count")
+            raise CountError("the state machine has no definition object to count")
         happy = count()
         if happy.status != "SUCCEEDED":
             raise CountError(

@@ -23,6 +23,7 @@ from .context import Context
 from .delivery import mode_of
 from .errors import ExpansionError, resource_error, shown
 from .names import CLUSTER, SHARED_NETWORK, ProcessorIds
+from .nulls import null_errors
 from .references import Rewriter, attribute_targets
 from .rules import MAX_NESTING_DEPTH, TYPE_NAME
 from .spec import Processor, parse
@@ -88,6 +89,7 @@ def expand(template: Any, ctx: Context) -> dict[str, Any]:
         [o.title for o in shared],
         {p.logical_id: p.props.BucketName for p in processors},
     )
+    found.errors += null_errors(out)  # CloudFormation refuses any null (nulls.py)
     if found.errors:
         raise ExpansionError(found.errors)
     ctx.warnings.extend(found.warnings)

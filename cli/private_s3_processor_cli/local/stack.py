@@ -13,8 +13,9 @@ on moto"); it never invents a result:
   (``_complete_task_definition``, ``_container``);
 - rule targets lose their network configuration: it comes from the template and the
   target is put back with it (``restore_ecs_target``);
-- state machines keep only ``DefinitionString``: the definition comes from the
-  template, substitutions resolved (``state_machine_definition``);
+- state machines get the ``DefinitionString`` as written, ``DefinitionSubstitutions``
+  not applied: the definition comes from the template, substitutions resolved
+  (``state_machine_definition``);
 - scalable targets, scaling policies and alarms are skipped: a Queued processor's are
   created with their APIs, as the template writes them (``autoscaling.py``,
   ``scaling_as_written``).
@@ -32,6 +33,7 @@ from private_s3_processor import Context, ec2_prefix_list, expand
 from private_s3_processor.intrinsics import parameter_values
 from private_s3_processor.rules import TYPE_NAME
 
+from ..definitions import DefinitionError, definition_of
 from ..templates import DEFAULT_ACCOUNT, has_processors, load_template, split_transforms
 from .emulator import REGION
 from .model import LocalError
@@ -245,11 +247,16 @@ def state_machine_definition(
 ) -> dict[str, Any]:
     """The state machine's definition with its DefinitionSubstitutions filled in.
 
-    moto's CloudFormation reads only DefinitionString, so the definition comes from the
-    template; the task definition is the revision registered from the template (see
+    moto's CloudFormation stores the DefinitionString without applying the
+    DefinitionSubstitutions, so the definition comes from the template
+    (``definition_of``: the macro writes DefinitionString) and they are filled in here;
+    the task definition is the revision registered from the template (see
     _complete_task_definition), of the same family."""
     pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": DEFAULT_ACCOUNT}
-    text = json.dumps(props["Definition"])
+    try:
+        text = json.dumps(definition_of(props))
+    except DefinitionError as exc:
+        raise LocalError(str(exc)) from None
     for name, value in props.get("DefinitionSubstitutions", {}).items():
         if isinstance(value, dict) and "Fn::Sub" in value:
             resolved = str(value["Fn::Sub"])

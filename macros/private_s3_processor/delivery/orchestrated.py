@@ -37,7 +37,7 @@ from ..spec import Processor
 from ..storage import record_policies
 from ..task import security_groups
 from .base import DeliveryMode
-from .workflow import definition
+from .workflow import definition_string
 
 TRACING_RULE = "step_functions_state_machine_tracing_enabled_check"
 
@@ -148,7 +148,7 @@ def state_machine(p: Processor, net: NetworkRefs) -> stepfunctions.StateMachine:
         ids.state_machine,
         StateMachineType="STANDARD",  # .sync needs a Standard workflow
         RoleArn=GetAtt(ids.state_machine_role, "Arn"),
-        Definition=definition(p),
+        DefinitionString=definition_string(p),
         DefinitionSubstitutions={
             # Whole-ARN substitutions keep the definition partition-neutral.
             "RunTaskSync": Sub("arn:${AWS::Partition}:states:::ecs:runTask.sync"),

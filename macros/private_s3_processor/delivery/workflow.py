@@ -32,6 +32,7 @@ and back to RunTask. Every launch problem counts against the same budget.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..rules import (
@@ -93,6 +94,18 @@ EVENT_ERRORS = {
         "retry counter there (an S3 event never has one)",
     ),
 }
+
+
+def definition_string(p: Processor) -> str:
+    """The definition as ``DefinitionString`` text, never a ``Definition`` object: its
+    ``"ResultPath": null`` is a JSON null, which CloudFormation refuses anywhere in a
+    template ("'null' values are not allowed in templates", aws/serverless-application-
+    model#1618; DESIGN.md, "Delivery: Orchestrated"); in a string it is only text.
+    Compact and in insertion order: the same bytes on every run, and no indentation
+    (about 4.5 kB per processor) in a template capped at MAX_TEMPLATE_BYTES, which
+    limits.py measures on the output and which keeps the text far inside Step
+    Functions' hard 1 MB definition quota ("Step Functions service quotas")."""
+    return json.dumps(definition(p), separators=(",", ":"))
 
 
 def definition(p: Processor) -> dict[str, Any]:
