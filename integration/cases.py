@@ -4,6 +4,7 @@ golden input (``tests/golden/input``), with what each needs to deploy on the eng
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,10 @@ class Case:
     parameters: dict[str, str]
 
 
-def existing_network(engine: Engine) -> dict[str, str]:
+def existing_network(engine: Engine) -> tuple[dict[str, str], dict[str, str]]:
     """A VPC with two subnets, a route table, a security group and an S3 gateway endpoint,
-    made directly through EC2; returns made-up ID -> its engine ID."""
+    made directly through EC2; returns made-up ID -> its engine ID, and the values of the
+    goldens' network parameters that have no default."""
     ec2 = engine.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
     subnets = [
@@ -88,7 +90,6 @@ def existing_network(engine: Engine) -> dict[str, str]:
         VpcEndpointType="Gateway",
         RouteTableIds=[table],
     )["VpcEndpoint"]["VpcEndpointId"]
-    PARAMETER_VALUES.update(Vpc=vpc, Subnets=",".join(subnets), RouteTables=table)
     real = {
         "vpc": vpc,
         "subnet1": subnets[0],
@@ -97,14 +98,23 @@ def existing_network(engine: Engine) -> dict[str, str]:
         "security_group": group,
         "endpoint": endpoint,
     }
-    return {made_up: real[kind] for kind, ids in MADE_UP.items() for made_up in ids}
+    substitutions = {made_up: real[kind] for kind, ids in MADE_UP.items() for made_up in ids}
+    return substitutions, {"Vpc": vpc, "Subnets": ",".join(subnets), "RouteTables": table}
 
 
 def stack_name(name: str) -> str:
     return "c-" + re.sub(r"[^A-Za-z0-9-]", "-", name)
 
 
-def load(name: str, path: Path, substitutions: dict[str, str], scratch: Path) -> Case:
+def load(
+    name: str,
+    path: Path,
+    substitutions: dict[str, str],
+    scratch: Path,
+    values: Mapping[str, str] = PARAMETER_VALUES,
+) -> Case:
+    """The template as sent: made-up IDs substituted; ``values`` for its parameters that
+    have no default."""
     text = path.read_text(encoding="utf-8")
     for old, new in substitutions.items():
         text = text.replace(old, new)
@@ -113,31 +123,24 @@ def load(name: str, path: Path, substitutions: dict[str, str], scratch: Path) ->
     copy.write_text(text, encoding="utf-8")
     template = load_template(copy)
     parameters = {
-        key: PARAMETER_VALUES[key]
+        key: values[key]
         for key, spec in template.get("Parameters", {}).items()
-        if "Default" not in spec and key in PARAMETER_VALUES
+        if "Default" not in spec and key in values
     }
     return Case(name, stack_name(name), text, template, parameters)
-
-
-def effective_parameters(case: Case) -> dict[str, str]:
-    """Every parameter's value in the stack: the one sent, else its default."""
-    values = {
-        k: str(v["Default"])
-        for k, v in case.template.get("Parameters", {}).items()
-        if "Default" in v
-    }
-    values.update(case.parameters)
-    return values
 
 
 def golden_names(errors: bool) -> list[str]:
     return sorted(p.stem for p in GOLDEN.glob("*.yaml") if p.stem.startswith("error_") == errors)
 
 
-def all_cases(substitutions: dict[str, str], scratch: Path) -> list[Case]:
-    cases = [load("example", EXAMPLE, substitutions, scratch)]
+def all_cases(engine: Engine, scratch: Path) -> list[Case]:
+    """The example and every golden success input, on a network made for them."""
+    substitutions, network = existing_network(engine)
+    values = {**PARAMETER_VALUES, **network}
+    cases = [load("example", EXAMPLE, substitutions, scratch, values)]
     cases += [
-        load(n, GOLDEN / f"{n}.yaml", substitutions, scratch) for n in golden_names(errors=False)
+        load(n, GOLDEN / f"{n}.yaml", substitutions, scratch, values)
+        for n in golden_names(errors=False)
     ]
     return cases

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from integration import fetch
+from integration import fetch, stacks
 from integration.engine import Engine
 from integration.resolve import Resolver, Unresolved, subset_problems
 
@@ -171,17 +171,16 @@ class Report:
 def check(
     engine: Engine, stack: str, template: dict[str, Any], parameters: dict[str, Any]
 ) -> Report:
+    """``parameters`` as CloudFormation resolves them (``parameter_values``)."""
     report = Report()
-    resolver = Resolver(engine, stack, template, parameters)
+    listed = stacks.resources(engine, stack)
+    resolver = Resolver(engine, stack, template, parameters, listed)
     events = engine.client("cloudformation").describe_stack_events(StackName=stack)["StackEvents"]
     said = {
         e["LogicalResourceId"]: e.get("ResourceStatusReason") or ""
         for e in events
         if e["ResourceStatus"] == "CREATE_COMPLETE"
     }
-    listed = engine.client("cloudformation").describe_stack_resources(StackName=stack)[
-        "StackResources"
-    ]
     made = sorted(r["LogicalResourceId"] for r in listed)
     if made != sorted(template["Resources"]):
         missing = sorted(set(template["Resources"]) - set(made))

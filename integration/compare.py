@@ -160,14 +160,8 @@ def expand_like_engine(
     template: dict[str, Any], parameters: dict[str, str], prefix_list_id: str
 ) -> dict[str, Any]:
     """``expand``'s output for the template as it was sent, in the engine's account and
-    region, with the parameter values the engine passed to the macro."""
-    values: dict[str, Any] = {}
-    for name, spec in template.get("Parameters", {}).items():
-        value = parameters.get(name, spec.get("Default"))
-        if value is None:
-            continue
-        listed = str(spec.get("Type", "")).startswith(("List<", "CommaDelimitedList"))
-        values[name] = str(value).split(",") if listed else value
+    region, with the parameter values the engine passed to the macro (defaults and list
+    splitting as CloudFormation does them: ``expand_document``'s ``parameter_values``)."""
     return expand_document(
-        template, values, region=REGION, account_id=ACCOUNT, prefix_list_id=prefix_list_id
+        template, parameters, region=REGION, account_id=ACCOUNT, prefix_list_id=prefix_list_id
     )

@@ -78,8 +78,7 @@ def deployed(
     engine: Engine, macro_stack: Outcome, scratch: Path
 ) -> dict[str, tuple[cases.Case, Outcome]]:
     assert macro_stack.status == "CREATE_COMPLETE", macro_stack
-    substitutions = cases.existing_network(engine)
-    found = cases.all_cases(substitutions, scratch)
+    found = cases.all_cases(engine, scratch)
     started = time.monotonic()
     refused = stacks.create_all(engine, [(c.stack, c.text, c.parameters) for c in found])
     outcomes = stacks.wait(engine, [c.stack for c in found if c.stack not in refused], started)

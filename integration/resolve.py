@@ -23,17 +23,19 @@ class Unresolved(Exception):
 
 class Resolver:
     def __init__(
-        self, engine: Engine, stack: str, template: dict[str, Any], parameters: dict[str, Any]
+        self,
+        engine: Engine,
+        stack: str,
+        template: dict[str, Any],
+        parameters: dict[str, Any],
+        resources: list[dict[str, Any]],
     ) -> None:
+        """``parameters`` as CloudFormation resolves them (the macro's ``parameter_values``:
+        defaults applied, list types as lists); ``resources`` the stack's, as listed."""
         self.engine = engine
         self.template = template
         self.parameters = parameters
-        self.physical = {
-            r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
-            for r in engine.client("cloudformation").describe_stack_resources(StackName=stack)[
-                "StackResources"
-            ]
-        }
+        self.physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in resources}
         self.pseudo = {**PSEUDO, "AWS::StackName": stack}
         self.attributes: dict[tuple[str, str], str] = {}
 
@@ -74,9 +76,7 @@ class Resolver:
         if name in self.pseudo:
             return self.pseudo[name]
         if name in self.parameters:
-            kind = str(self.template.get("Parameters", {}).get(name, {}).get("Type", ""))
-            listed = kind.startswith(("List<", "CommaDelimitedList"))
-            return str(self.parameters[name]).split(",") if listed else self.parameters[name]
+            return self.parameters[name]
         if name in self.physical:
             return self.physical[name]
         raise Unresolved(f"Ref {name}")

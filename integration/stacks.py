@@ -140,7 +140,10 @@ def wait(engine: Engine, names: list[str], started: float) -> dict[str, Outcome]
                     stack["StackStatus"],
                     stack.get("StackStatusReason") or "",
                     time.monotonic() - started,
-                    failed_resources(engine, name),
+                    # The failed resources say why; a complete stack has none to ask for.
+                    []
+                    if stack["StackStatus"] == "CREATE_COMPLETE"
+                    else failed_resources(engine, name),
                 )
         time.sleep(0.5)
     for name in names:
